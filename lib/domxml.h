@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * VM definitions: libvirt domain XML, validated against libvirt's RelaxNG schema and mapped
+ * to the subset vmms supports. Anything valid but unsupported is refused by name. Used by the
+ * worker (to build a machine) and by vmmsd (to check a definition before storing it).
+ */
+#ifndef VMMS_LIB_DOMXML_H
+#define VMMS_LIB_DOMXML_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VM_NAME_MAX 64
+#define VM_MAX_DISKS 16
+#define VM_MAX_VCPUS 64
+#define VM_MIN_MEMORY (16ULL << 20)
+#define DOMXML_MAX_SIZE (1u << 20) /* definitions larger than 1 MiB are refused */
+#define DOMXML_DEFAULT_SCHEMA "/usr/share/libvirt/schemas/domain.rng"
+
+enum vm_chardev_kind {
+	VM_CHARDEV_NONE = 0,
+	VM_CHARDEV_STDIO, /* <serial type='stdio'> or <serial type='pty'> run in the foreground */
+	VM_CHARDEV_FILE,  /* <serial type='file'><source path=.../> */
+	VM_CHARDEV_UNIX,  /* <serial type='unix'><source mode='bind|connect' path=.../> */
+	VM_CHARDEV_NULL,  /* <serial type='null'> */
+};
+
+struct vm_chardev {
+	enum vm_chardev_kind kind;
+	char *path;      /* FILE and UNIX */
+	bool listen;     /* UNIX: mode='bind' */
+	bool append;     /* FILE: append='on' */
+};
+
+struct vm_disk {
+	char *path;      /* <source file=.../> */
+	char *target;    /* <target dev='vda'/> */
+	char *serial;    /* <serial>, at most 20 bytes (virtio-blk ID) */
+	bool readonly;   /* <readonly/> */
+	bool discard;    /* <driver discard='unmap'/> */
+};
+
+enum vm_action { VM_ACTION_DESTROY = 0, VM_ACTION_RESTART, VM_ACTION_PRESERVE };
+
+struct vm_config {
+	char name[VM_NAME_MAX + 1];
+	uint8_t uuid[16];
+	bool has_uuid;
+	uint64_t memory;   /* bytes */
+	unsigned vcpus;
+	char *kernel;      /* <os><kernel> */
+	char *initrd;      /* <os><initrd> */
+	char *cmdline;     /* <os><cmdline> */
+	unsigned nr_disks;
+	struct vm_disk disks[VM_MAX_DISKS];
+	struct vm_chardev serial;   /* first <serial> (COM1) or <console target type='serial'> */
+	struct vm_chardev console;  /* <console><target type='virtio'/> : virtio-console */
+	bool rng;                   /* <rng model='virtio'><backend model='random'>/dev/urandom</backend> */
+	enum vm_action on_poweroff, on_reboot, on_crash;
+};
+
+/* Parse and validate. On failure returns -errno and writes one line naming the problem into
+ * err (e.g. "unsupported element <interface>: network devices are not supported yet").
+ * schema may be NULL for DOMXML_DEFAULT_SCHEMA. */
+int domxml_parse(const char *xml, size_t len, const char *schema, struct vm_config **ret,
+		 char *err, size_t errlen);
+int domxml_parse_file(const char *path, const char *schema, struct vm_config **ret,
+		      char *err, size_t errlen);
+void vm_config_free(struct vm_config *c);
+
+#endif
