@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define VM_NAME_MAX 64
 #define VM_MAX_DISKS 16
@@ -33,12 +34,25 @@ struct vm_chardev {
 	bool append;     /* FILE: append='on' */
 };
 
+enum vm_disk_cache {        /* <driver cache=...> */
+	VM_DISK_CACHE_DEFAULT = 0, /* absent or 'default': like writeback */
+	VM_DISK_CACHE_WRITEBACK,
+	VM_DISK_CACHE_NONE,        /* O_DIRECT, guest flushes honoured */
+	VM_DISK_CACHE_WRITETHROUGH,/* every write is synced before completion */
+	VM_DISK_CACHE_DIRECTSYNC,  /* O_DIRECT and writethrough */
+	VM_DISK_CACHE_UNSAFE,      /* guest flushes ignored */
+};
+
+enum vm_disk_io { VM_DISK_IO_DEFAULT = 0, VM_DISK_IO_THREADS, VM_DISK_IO_NATIVE, VM_DISK_IO_URING };
+
 struct vm_disk {
 	char *path;      /* <source file=.../> */
 	char *target;    /* <target dev='vda'/> */
 	char *serial;    /* <serial>, at most 20 bytes (virtio-blk ID) */
 	bool readonly;   /* <readonly/> */
 	bool discard;    /* <driver discard='unmap'/> */
+	enum vm_disk_cache cache; /* <driver cache=...> */
+	enum vm_disk_io io;       /* <driver io=...> */
 };
 
 enum vm_action { VM_ACTION_DESTROY = 0, VM_ACTION_RESTART, VM_ACTION_PRESERVE };
@@ -47,7 +61,7 @@ struct vm_config {
 	char name[VM_NAME_MAX + 1];
 	uint8_t uuid[16];
 	bool has_uuid;
-	uint64_t memory;   /* bytes */
+	uint64_t memory;   /* bytes, rounded up to 4 KiB, VM_MIN_MEMORY..1 TiB */
 	unsigned vcpus;
 	char *kernel;      /* <os><kernel> */
 	char *initrd;      /* <os><initrd> */
@@ -62,11 +76,17 @@ struct vm_config {
 
 /* Parse and validate. On failure returns -errno and writes one line naming the problem into
  * err (e.g. "unsupported element <interface>: network devices are not supported yet").
- * schema may be NULL for DOMXML_DEFAULT_SCHEMA. */
+ * schema may be NULL for DOMXML_DEFAULT_SCHEMA (compiled once per process and cached).
+ * Errors: -EINVAL malformed or schema mismatch, -EOPNOTSUPP valid but unsupported, -ERANGE out
+ * of bounds, -EFBIG over DOMXML_MAX_SIZE. Safe to call from several threads. */
 int domxml_parse(const char *xml, size_t len, const char *schema, struct vm_config **ret,
 		 char *err, size_t errlen);
+/* Same, from a file; the message starts with the path. -errno of open/read (-ENOENT when
+ * missing), -EFBIG when larger than DOMXML_MAX_SIZE. */
 int domxml_parse_file(const char *path, const char *schema, struct vm_config **ret,
 		      char *err, size_t errlen);
 void vm_config_free(struct vm_config *c);
+/* Canonical text form of a mapped definition, one "key: value" line each (golden tests). */
+void vm_config_dump(const struct vm_config *c, FILE *f);
 
 #endif
