@@ -660,7 +660,7 @@ int acpi_build(void *buf, size_t size, uint64_t base, const struct acpi_config *
 	       uint64_t *ret_rsdp, size_t *ret_len)
 {
 	struct tbuf t = { .p = buf, .size = size, .base = base };
-	uint64_t rsdp_gpa, facs, dsdt, fadt, madt, mcfg = 0, rsdt, xsdt, tables[3];
+	uint64_t rsdp_gpa = 0, facs = 0, dsdt = 0, fadt = 0, madt = 0, mcfg = 0, rsdt = 0, xsdt = 0, tables[3];
 	unsigned nt = 0;
 	struct acpi_rsdp rsdp = { .revision = 2, .length = sizeof(rsdp) };
 	struct acpi_facs *fp;

@@ -103,9 +103,31 @@ int hv_boot_check_range(const struct gmem *m, const struct hv_boot_config *cfg, 
 		return -ENOMEM;
 	if (ranges_overlap(addr, size, cfg->zero_page, PAGE_SIZE) ||
 	    ranges_overlap(addr, size, cfg->gdt, PAGE_SIZE) ||
+	    (cfg->tss && ranges_overlap(addr, size, cfg->tss, HV_BOOT_TSS_AREA_SIZE)) ||
 	    ranges_overlap(addr, size, cfg->page_tables, cfg->page_tables_size) ||
 	    ranges_overlap(addr, size, cfg->cmdline_addr, cfg->cmdline_max))
 		return -EINVAL;
+	return 0;
+}
+
+int hv_boot_check_config(const struct hv_boot_config *cfg, char *err, size_t errlen)
+{
+	const struct { const char *name; uint64_t addr, size; } a[] = {
+		{ "zero page", cfg->zero_page, PAGE_SIZE },
+		{ "GDT", cfg->gdt, PAGE_SIZE },
+		{ "TSS", cfg->tss, cfg->tss ? HV_BOOT_TSS_AREA_SIZE : 0 },
+		{ "page tables", cfg->page_tables, cfg->page_tables_size },
+		{ "command line", cfg->cmdline_addr, cfg->cmdline_max },
+	};
+
+	for (unsigned i = 0; i < ARRAY_SIZE(a); i++) {
+		if (!range_within(a[i].addr, a[i].size, UINT64_MAX))
+			return hv_boot_err(err, errlen, -EINVAL, "boot %s: range wraps", a[i].name);
+		for (unsigned j = 0; j < i; j++)
+			if (ranges_overlap(a[i].addr, a[i].size, a[j].addr, a[j].size))
+				return hv_boot_err(err, errlen, -EINVAL, "boot %s overlaps the %s",
+						   a[i].name, a[j].name);
+	}
 	return 0;
 }
 
@@ -178,10 +200,12 @@ static struct kvm_segment seg_flat(uint16_t sel, uint8_t type, bool code64, bool
 	};
 }
 
-static struct kvm_segment seg_tss(uint64_t gdt)
+/* With a TSS area the limit covers the whole I/O bitmap and its terminator byte. */
+static struct kvm_segment seg_tss(uint64_t gdt, uint64_t tss)
 {
 	return (struct kvm_segment){
-		.base = gdt + HV_BOOT_TSS_OFFSET, .limit = HV_BOOT_TSS_SIZE - 1,
+		.base = tss ? tss : gdt + HV_BOOT_TSS_OFFSET,
+		.limit = tss ? HV_BOOT_TSS_SIZE + HV_BOOT_IOPB_SIZE : HV_BOOT_TSS_SIZE - 1,
 		.selector = HV_BOOT_SEL_TSS, .type = 11 /* busy TSS */, .present = 1,
 	};
 }
@@ -197,9 +221,10 @@ static uint64_t seg_desc(const struct kvm_segment *s)
 	       ((uint64_t)s->g << 55) | (((s->base >> 24) & 0xff) << 56);
 }
 
-int hv_boot_write_gdt(const struct gmem *m, uint64_t gdt)
+int hv_boot_write_gdt(const struct gmem *m, uint64_t gdt, uint64_t tss)
 {
 	uint8_t *page = gmem_ptr(m, gdt, PAGE_SIZE);
+	uint8_t *t = tss ? gmem_ptr(m, tss, HV_BOOT_TSS_AREA_SIZE) : page + HV_BOOT_TSS_OFFSET;
 	struct kvm_segment segs[] = {
 		seg_flat(HV_BOOT_SEL_CODE32, 0xb, false, true),
 		seg_flat(HV_BOOT_SEL_CODE64, 0xb, true, false),
@@ -207,22 +232,30 @@ int hv_boot_write_gdt(const struct gmem *m, uint64_t gdt)
 		seg_flat(HV_BOOT_SEL_UDATA, 0x3, false, true),
 		seg_flat(HV_BOOT_SEL_UCODE, 0xb, true, false),
 	};
-	struct kvm_segment tr = seg_tss(gdt);
+	struct kvm_segment tr = seg_tss(gdt, tss);
 	uint64_t d[HV_BOOT_GDT_SIZE / 8] = { 0 }, rsp0 = gdt + PAGE_SIZE;
 	uint16_t iopb = HV_BOOT_TSS_SIZE;
 
-	if (!page || !IS_ALIGNED(gdt, PAGE_SIZE))
+	if (!page || !IS_ALIGNED(gdt, PAGE_SIZE) || !t)
+		return -EFAULT;
+	if (tss && ranges_overlap(tss, HV_BOOT_TSS_AREA_SIZE, gdt, PAGE_SIZE))
 		return -EFAULT;
 	memset(page, 0, PAGE_SIZE);
+	if (tss) {
+		/* Bitmap all zero: every port allowed; the spec wants a trailing 0xff byte. */
+		memset(t, 0, HV_BOOT_TSS_AREA_SIZE);
+		t[HV_BOOT_TSS_SIZE + HV_BOOT_IOPB_SIZE] = 0xff;
+	}
 	for (unsigned i = 0; i < ARRAY_SIZE(segs); i++)
 		d[segs[i].selector >> 3] = seg_desc(&segs[i]);
 	d[HV_BOOT_SEL_TSS >> 3] = seg_desc(&tr);
 	d[(HV_BOOT_SEL_TSS >> 3) + 1] = tr.base >> 32;
 	memcpy(page, d, sizeof(d));
 	/* 64-bit TSS: RSP0 at +4 so a ring-3 guest's interrupt or exception has a stack (it
-	 * triple-faults anyway with IDT limit 0); I/O bitmap offset past the limit: no bitmap. */
-	memcpy(page + HV_BOOT_TSS_OFFSET + 4, &rsp0, sizeof(rsp0));
-	memcpy(page + HV_BOOT_TSS_OFFSET + 0x66, &iopb, sizeof(iopb));
+	 * triple-faults anyway with IDT limit 0). The I/O bitmap starts right after the TSS:
+	 * inside the limit with a TSS area, past the limit (no bitmap) without one. */
+	memcpy(t + 4, &rsp0, sizeof(rsp0));
+	memcpy(t + 0x66, &iopb, sizeof(iopb));
 	return 0;
 }
 
@@ -294,10 +327,11 @@ int hv_boot_finish(const struct gmem *m, const struct hv_boot_config *cfg, enum 
 	struct kvm_segment code, data;
 	int r;
 
-	r = hv_boot_write_gdt(m, cfg->gdt);
+	r = hv_boot_write_gdt(m, cfg->gdt, cfg->tss);
 	if (r < 0)
-		return hv_boot_err(err, errlen, r, "boot GDT: 0x%llx is not a guest RAM page",
-				   (unsigned long long)cfg->gdt);
+		return hv_boot_err(err, errlen, r,
+				   "boot GDT 0x%llx / TSS 0x%llx: not guest RAM or overlapping",
+				   (unsigned long long)cfg->gdt, (unsigned long long)cfg->tss);
 	if (kind != HV_BOOT_PVH) {
 		r = hv_boot_write_page_tables(m, cfg->page_tables, cfg->page_tables_size,
 					      kind == HV_BOOT_RING3);
@@ -348,7 +382,7 @@ int hv_boot_finish(const struct gmem *m, const struct hv_boot_config *cfg, enum 
 	}
 	s->cs = code;
 	s->ds = s->es = s->fs = s->gs = s->ss = data;
-	s->tr = seg_tss(cfg->gdt);
+	s->tr = seg_tss(cfg->gdt, cfg->tss);
 	/* The reset-state LDT: no LDT in use, but a well-formed descriptor state for KVM. */
 	s->ldt = (struct kvm_segment){ .limit = 0xffff, .type = 2, .present = 1 };
 	s->gdt = (struct kvm_dtable){ .base = cfg->gdt, .limit = HV_BOOT_GDT_SIZE - 1 };
@@ -388,6 +422,9 @@ int hv_boot_load(const struct gmem *m, const struct hv_boot_config *cfg, struct 
 	if (cfg->kernel.size > HV_BOOT_IMAGE_MAX)
 		return hv_boot_err(err, errlen, -EFBIG, "kernel: larger than %llu bytes",
 				   (unsigned long long)HV_BOOT_IMAGE_MAX);
+	r = hv_boot_check_config(cfg, err, errlen);
+	if (r < 0)
+		return r;
 	memset(hdr, 0, sizeof(hdr));
 	r = hv_boot_blob_read(&cfg->kernel, 0, hdr, MIN(cfg->kernel.size, sizeof(hdr)));
 	if (r < 0 && r != -EINVAL)

@@ -38,11 +38,18 @@
 #define HV_BOOT_SEL_UCODE  0x2b /* ring-3 64-bit code, RPL 3 */
 #define HV_BOOT_SEL_TSS    0x30 /* 64-bit TSS (16-byte descriptor) */
 
-/* Within the GDT page (4 KiB at hv_boot_config.gdt): the GDT at +0, the TSS at +0x80, and
- * the boot stack (Linux entry RSP, ring-3 guests' RSP0) grows down from the end of the page. */
+/* Within the GDT page (4 KiB at hv_boot_config.gdt): the GDT at +0, the TSS at +0x80 when
+ * no separate TSS area is given, and the boot stack (Linux entry RSP, ring-3 guests' RSP0)
+ * grows down from the end of the page. */
 #define HV_BOOT_GDT_SIZE   0x40
 #define HV_BOOT_TSS_OFFSET 0x80
 #define HV_BOOT_TSS_SIZE   0x68
+/* A separate TSS area (hv_boot_config.tss) holds the TSS plus an I/O permission bitmap that
+ * allows every port, and its 0xff terminator. Ring-3 guests need it where IOPL is not honoured
+ * in guest user mode (PVM runs the guest with hardware IOPL 0 and emulates I/O after the #GP,
+ * consulting the TSS bitmap); on VT-x/AMD-V IOPL=3 alone suffices. */
+#define HV_BOOT_TSS_AREA_SIZE 0x3000
+#define HV_BOOT_IOPB_SIZE     0x2000
 
 /* Within the zero page (4 KiB) for PVH: hvm_start_info at +0, the module list at +0x40,
  * the memory map at +0x100. */
@@ -71,6 +78,7 @@ struct hv_boot_config {
 	const char *cmdline;            /* NULL: empty */
 	uint64_t zero_page;             /* 4 KiB: boot_params, or hvm_start_info + modlist + memmap */
 	uint64_t gdt;                   /* 4 KiB: GDT, TSS, boot stack */
+	uint64_t tss;                   /* 0, or HV_BOOT_TSS_AREA_SIZE bytes: TSS with I/O bitmap */
 	uint64_t page_tables;           /* PML4, PDPT, page directories; 4 KiB aligned */
 	uint64_t page_tables_size;      /* at least 6 pages (24 KiB) */
 	uint64_t cmdline_addr;
@@ -111,8 +119,9 @@ int hv_boot_load_bzimage(const struct gmem *m, const struct hv_boot_config *cfg,
 int hv_boot_load_elf(const struct gmem *m, const struct hv_boot_config *cfg,
 		     struct hv_boot_state *ret, char *err, size_t errlen);
 
-/* Writes the boot GDT and TSS into the GDT page. 0 or -EFAULT. */
-int hv_boot_write_gdt(const struct gmem *m, uint64_t gdt);
+/* Writes the boot GDT into the GDT page and the TSS into the TSS area (tss != 0) or the GDT
+ * page. 0 or -EFAULT. */
+int hv_boot_write_gdt(const struct gmem *m, uint64_t gdt, uint64_t tss);
 /* Writes identity-mapped 4-level page tables at `base` (size bytes available): the first
  * 4 GiB always, plus every RAM region above 4 GiB (up to 512 GiB). 2 MiB pages; above 4 GiB
  * 1 GiB pages when the area is too small for 2 MiB ones. Pages that hold no RAM are mapped
@@ -125,6 +134,8 @@ void hv_boot_apply_sregs(const struct hv_boot_state *st, struct kvm_sregs *inout
 
 /* Shared by the loaders in hv/boot*.c (not for other callers). */
 int hv_boot_err(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* -EINVAL when the boot areas of cfg overlap one another or wrap. */
+int hv_boot_check_config(const struct hv_boot_config *cfg, char *err, size_t errlen);
 /* 0 when [addr, addr+size) is guest RAM in one region and overlaps none of the boot areas. */
 int hv_boot_check_range(const struct gmem *m, const struct hv_boot_config *cfg, uint64_t addr,
 			uint64_t size);

@@ -61,6 +61,9 @@ int hv_boot_load_bzimage(const struct gmem *m, const struct hv_boot_config *cfg,
 	void *dst;
 	int r;
 
+	r = hv_boot_check_config(cfg, err, errlen);
+	if (r < 0)
+		return r;
 	/* Everything below is parsed from the image header: hostile, each field bounded. */
 	if (ksize < sizeof(img))
 		return hv_boot_err(err, errlen, -EINVAL, "kernel: bzImage truncated (%llu bytes)",

@@ -144,6 +144,9 @@ int hv_boot_load_elf(const struct gmem *m, const struct hv_boot_config *cfg,
 	Elf64_Ehdr eh;
 	int r;
 
+	r = hv_boot_check_config(cfg, err, errlen);
+	if (r < 0)
+		return r;
 	if (k->size < sizeof(eh))
 		return hv_boot_err(err, errlen, -EINVAL, "kernel: ELF truncated (%llu bytes)",
 				   (unsigned long long)k->size);

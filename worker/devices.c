@@ -13,6 +13,7 @@
 #include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
 #include "lib/log.h"
+#include "lib/util.h"
 #include "worker/layout.h"
 #include "worker/machine.h"
 
@@ -89,7 +90,8 @@ int machine_devices_create(struct machine *m, char *err, size_t errlen)
 	r = rtc_init(&d->rtc, &m->pio, LAYOUT_PORT_RTC);
 	if (r < 0)
 		goto fail_msg;
-	rtc_set_memory(&d->rtc, cfg->memory);
+	rtc_set_memory(&d->rtc, MIN(cfg->memory, LAYOUT_PCI_HOLE),
+		       cfg->memory > LAYOUT_PCI_HOLE ? cfg->memory - LAYOUT_PCI_HOLE : 0);
 	d->have_rtc = true;
 	r = acpi_pm_init(&d->pm, &(struct acpi_pm_config){
 			.pio = &m->pio,

@@ -10,6 +10,7 @@
 #define LAYOUT_ZERO_PAGE      0x7000ULL      /* Linux boot_params / PVH start_info */
 #define LAYOUT_BOOT_GDT       0x9000ULL
 #define LAYOUT_BOOT_PML4      0xA000ULL      /* boot page tables: PML4, PDPT, PDs (0xA000-0xFFFF) */
+#define LAYOUT_BOOT_TSS       0x10000ULL     /* TSS + I/O permission bitmap, 0x10000-0x12FFF */
 #define LAYOUT_CMDLINE        0x20000ULL
 #define LAYOUT_CMDLINE_MAX    0x10000ULL
 #define LAYOUT_ACPI_BASE      0xE0000ULL     /* RSDP and tables, 0xE0000-0xFFFFF */

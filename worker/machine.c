@@ -266,6 +266,7 @@ static int machine_firmware(struct machine *m, struct hv_boot_state *st, char *e
 		.cmdline = cfg->cmdline,
 		.zero_page = LAYOUT_ZERO_PAGE,
 		.gdt = LAYOUT_BOOT_GDT,
+		.tss = LAYOUT_BOOT_TSS,
 		.page_tables = LAYOUT_BOOT_PML4,
 		.page_tables_size = 0x6000,
 		.cmdline_addr = LAYOUT_CMDLINE,

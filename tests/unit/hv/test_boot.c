@@ -20,6 +20,7 @@
 #define RAM (64ULL << 20)
 #define ZERO_PAGE 0x7000ULL
 #define GDT 0x9000ULL
+#define TSS 0x10000ULL
 #define PT 0xa000ULL
 #define PT_SIZE 0x6000ULL
 #define CMDLINE 0x20000ULL
@@ -57,7 +58,7 @@ static int setup_layout(void **state, const struct gmem_layout *lay, unsigned nr
 	f->cfg = (struct hv_boot_config){
 		.initrd = hv_boot_blob_from_buf(f->initrd, sizeof(f->initrd)),
 		.cmdline = "console=ttyS0 quiet",
-		.zero_page = ZERO_PAGE, .gdt = GDT, .page_tables = PT, .page_tables_size = PT_SIZE,
+		.zero_page = ZERO_PAGE, .gdt = GDT, .tss = TSS, .page_tables = PT, .page_tables_size = PT_SIZE,
 		.cmdline_addr = CMDLINE, .cmdline_max = 0x10000, .kernel_addr = KERNEL, .rsdp = RSDP,
 		.e820 = &f->e820,
 	};
@@ -465,8 +466,9 @@ static void test_ring3_ok(void **state)
 	const uint64_t probes[] = { 0, 0x1234, 0x200040, RAM - 8, 0x3fffffff, 0x80000000ULL };
 	const unsigned nr_ram_probes = 4;
 	bool user, pcd;
-	uint8_t *g;
+	uint8_t *g, *t;
 	uint64_t d;
+	uint16_t iopb;
 
 	elf_make(&e, "VMMS", VMMS_NOTE_RING3, 0, 0x200000, 0x200010);
 	assert_int_equal(load_buf(f, e.b, e.len, &st), 0);
@@ -502,15 +504,49 @@ static void test_ring3_ok(void **state)
 	assert_int_equal((d >> 45) & 3, 3);
 	assert_true(d & (1ULL << 53));
 	assert_true(d & (1ULL << 47));
+	/* TSS in its own area: limit covers an all-zero (all ports allowed) I/O bitmap, so
+	 * I/O works where the guest's IOPL is not honoured in user mode (PVM). */
+	d = rd64(g + 0x30);
+	assert_int_equal((d & 0xffff) | (((d >> 48) & 0xf) << 16), HV_BOOT_TSS_SIZE + HV_BOOT_IOPB_SIZE);
+	assert_int_equal(((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24), TSS);
+	assert_int_equal((d >> 40) & 0xf, 0xb);
+	t = gmem_ptr(&f->m, TSS, HV_BOOT_TSS_AREA_SIZE);
+	assert_int_equal(rd64(t + 4), GDT + 4096);
+	iopb = rd16(t + 0x66);
+	assert_int_equal(iopb, HV_BOOT_TSS_SIZE);
+	for (unsigned port = 0; port < 0x10000; port += 8)
+		assert_int_equal(t[iopb + port / 8], 0);
+	assert_int_equal(t[iopb + 0x2000], 0xff);
+	assert_int_equal(st.sregs.tr.base, TSS);
+	assert_int_equal(st.sregs.tr.limit, HV_BOOT_TSS_SIZE + HV_BOOT_IOPB_SIZE);
+	/* The code64 descriptor Linux needs at 0x10 is DPL 0 */
+	assert_int_equal((rd64(g + 0x10) >> 45) & 3, 0);
+}
+
+static void test_tss_in_gdt_page(void **state)
+{
+	struct fix *f = *state;
+	struct hv_boot_state st;
+	struct elf_img e;
+	uint8_t *g;
+	uint64_t d;
+
+	elf_make(&e, "VMMS", VMMS_NOTE_RING3, 0, 0x200000, 0x200010);
+	f->cfg.tss = 0;
+	assert_int_equal(load_buf(f, e.b, e.len, &st), 0);
+	g = gmem_ptr(&f->m, GDT, 4096);
 	d = rd64(g + 0x30);
 	assert_int_equal(d & 0xffff, HV_BOOT_TSS_SIZE - 1);
 	assert_int_equal(((d >> 16) & 0xffffff) | (((d >> 56) & 0xff) << 24), GDT + HV_BOOT_TSS_OFFSET);
-	assert_int_equal((d >> 40) & 0xf, 0xb);
 	assert_int_equal(rd64(g + HV_BOOT_TSS_OFFSET + 4), GDT + 4096);
-	assert_true(rd16(g + HV_BOOT_TSS_OFFSET + 0x66) >= HV_BOOT_TSS_SIZE);
+	assert_true(rd16(g + HV_BOOT_TSS_OFFSET + 0x66) > HV_BOOT_TSS_SIZE - 1); /* no bitmap */
 	assert_int_equal(st.sregs.tr.base, GDT + HV_BOOT_TSS_OFFSET);
-	/* The code64 descriptor Linux needs at 0x10 is DPL 0 */
-	assert_int_equal((rd64(g + 0x10) >> 45) & 3, 0);
+	/* A TSS area over the GDT page, or an image over the TSS area, is refused. */
+	f->cfg.tss = GDT - 0x1000;
+	assert_int_equal(load_buf(f, e.b, e.len, &st), -EINVAL);
+	assert_non_null(strstr(f->err, "TSS overlaps the GDT"));
+	f->cfg.tss = 0x200000;
+	assert_int_equal(load_buf(f, e.b, e.len, &st), -EINVAL);
 }
 
 static void test_ring3_not_identity(void **state)
@@ -543,7 +579,9 @@ static void test_high_ram_tables(void **state)
 	assert_true(user);
 	/* 8 pages: 2 MiB pages there too, RAM only. */
 	f->cfg.page_tables_size = 0x8000;
-	f->cfg.cmdline_addr = 0x30000;
+	assert_int_equal(load_buf(f, e.b, e.len, &st), -EINVAL); /* now over the TSS area */
+	assert_non_null(strstr(f->err, "overlaps"));
+	f->cfg.tss = 0x14000;
 	assert_int_equal(load_buf(f, e.b, e.len, &st), 0);
 	assert_false(pdpt[4] & 0x80);
 	assert_int_equal(walk(&f->m, PT, 0x100201000ULL, &user, &pcd), 0x100201000ULL);
@@ -591,6 +629,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pvh_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_elf_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring3_ok, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tss_in_gdt_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ring3_not_identity, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_high_ram_tables, setup_high, teardown),
 		cmocka_unit_test_setup_teardown(test_apply_sregs, setup, teardown),
