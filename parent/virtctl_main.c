@@ -1,0 +1,636 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* virtctl: command-line client of the vmmsd management namespace. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/jsonframe.h"
+#include "lib/util.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_NOTFOUND = 3, EXIT_CONNECT = 4 };
+
+#define DEFAULT_SOCKET "/run/vmms/vmms.sock"
+#define CS "Msvm_ComputerSystem"
+#define VSMS "Msvm_VirtualSystemManagementService"
+
+struct ctl {
+	const char *socket;
+	bool json;
+	int fd;
+	struct jsonline in;
+	int next_id;
+};
+
+struct cmd {
+	const char *name;
+	const char *args;
+	const char *help;
+	int min_args, max_args;   /* max -1: any */
+	int (*fn)(struct ctl *c, int argc, char **argv);
+};
+
+static int ctl_connect(struct ctl *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (strlen(c->socket) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "virtctl: socket path too long: %s\n", c->socket);
+		return -EXIT_CONNECT;
+	}
+	strcpy(sa.sun_path, c->socket);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "virtctl: cannot connect to %s: %s (is vmmsd running? --socket or VMMS_SOCKET choose another)\n",
+			c->socket, strerror(errno));
+		return -EXIT_CONNECT;
+	}
+	jsonline_init(&c->in, 64u << 20);
+	return 0;
+}
+
+/* Read the next message line from the daemon; NULL at end of stream. */
+static json_t *ctl_read(struct ctl *c)
+{
+	for (;;) {
+		char *line;
+		size_t len;
+		int r = jsonline_next(&c->in, &line, &len);
+
+		if (r > 0) {
+			json_t *j = json_loadb(line, len, 0, NULL);
+
+			if (j)
+				return j;
+			continue;
+		}
+		if (r < 0)
+			return NULL;
+		r = jsonline_read(&c->in, c->fd);
+		if (r <= 0 && r != -EAGAIN)
+			return NULL;
+	}
+}
+
+/* exit code for an error object */
+static int report_error(const json_t *err)
+{
+	const char *name = json_string_value(json_object_get(json_object_get(err, "data"), "name"));
+	const char *msg = json_string_value(json_object_get(err, "message"));
+
+	fprintf(stderr, "virtctl: %s: %s\n", name ? name : "Error", msg ? msg : "(no message)");
+	return name && strcmp(name, "NotFound") == 0 ? EXIT_NOTFOUND : EXIT_FAILED;
+}
+
+/* Call method; on success *ret is the result (new reference) and 0 is returned; else an exit code. */
+static int ctl_call(struct ctl *c, const char *method, json_t *params, json_t **ret)
+{
+	json_t *req, *resp;
+	char *s;
+	int id = ++c->next_id, r;
+
+	if (c->fd < 0 && (r = ctl_connect(c)) < 0) {
+		json_decref(params);
+		return -r;
+	}
+	req = json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", id, "method", method, "params", params);
+	s = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!s || write_full(c->fd, s, strlen(s)) < 0 || write_full(c->fd, "\n", 1) < 0) {
+		free(s);
+		fprintf(stderr, "virtctl: lost the connection to %s\n", c->socket);
+		return EXIT_CONNECT;
+	}
+	free(s);
+	while ((resp = ctl_read(c))) {
+		json_t *rid = json_object_get(resp, "id");
+
+		if (json_is_integer(rid) && json_integer_value(rid) == id) {
+			json_t *err = json_object_get(resp, "error");
+
+			if (err) {
+				r = report_error(err);
+				json_decref(resp);
+				return r;
+			}
+			*ret = json_incref(json_object_get(resp, "result"));
+			json_decref(resp);
+			return 0;
+		}
+		if (json_is_null(rid) && json_object_get(resp, "error")) {
+			/* The daemon refused the connection (access, limits). */
+			r = report_error(json_object_get(resp, "error"));
+			json_decref(resp);
+			return r;
+		}
+		json_decref(resp);
+	}
+	fprintf(stderr, "virtctl: vmmsd closed the connection\n");
+	return EXIT_CONNECT;
+}
+
+static void print_json(const json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+	if (s)
+		printf("%s\n", s);
+	free(s);
+}
+
+static const char *state_text(json_int_t s)
+{
+	switch (s) {
+	case 2: return "running";
+	case 3: return "shut off";
+	case 4: return "shutting down";
+	case 6: return "saved";
+	case 9: return "paused";
+	case 10: return "starting";
+	case 32773: return "saving";
+	case 32774: return "stopping";
+	case 32776: return "pausing";
+	case 32777: return "resuming";
+	}
+	return "unknown";
+}
+
+/* Find the Msvm_ComputerSystem of a VM by name (ElementName) or GUID (Name). */
+static int find_vm(struct ctl *c, const char *name, json_t **ret)
+{
+	json_t *all, *v;
+	size_t i;
+	int r = ctl_call(c, "EnumerateInstances", json_pack("{s:s}", "ClassName", CS), &all);
+
+	if (r)
+		return r;
+	json_array_foreach(all, i, v) {
+		const char *en = json_string_value(json_object_get(v, "ElementName"));
+		const char *id = json_string_value(json_object_get(v, "Name"));
+
+		if ((en && strcmp(en, name) == 0) || (id && strcasecmp(id, name) == 0)) {
+			*ret = json_incref(v);
+			json_decref(all);
+			return 0;
+		}
+	}
+	json_decref(all);
+	fprintf(stderr, "virtctl: NotFound: no VM named '%s'\n", name);
+	return EXIT_NOTFOUND;
+}
+
+static int cmd_list(struct ctl *c, int argc, char **argv)
+{
+	json_t *all, *v;
+	size_t i, w = 4;
+	int r = ctl_call(c, "EnumerateInstances", json_pack("{s:s}", "ClassName", CS), &all);
+
+	if (r)
+		return r;
+	if (c->json) {
+		print_json(all);
+		json_decref(all);
+		return 0;
+	}
+	json_array_foreach(all, i, v) {
+		const char *n = json_string_value(json_object_get(v, "ElementName"));
+
+		if (n && strlen(n) > w)
+			w = strlen(n);
+	}
+	printf(" %-6s %-*s   %s\n", "Id", (int)w, "Name", "State");
+	for (size_t k = 0; k < w + 20; k++)
+		putchar('-');
+	putchar('\n');
+	json_array_foreach(all, i, v) {
+		json_t *pid = json_object_get(v, "ProcessID");
+		char id[24] = "-";
+
+		if (json_is_integer(pid))
+			snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, json_integer_value(pid));
+		printf(" %-6s %-*s   %s\n", id, (int)w, json_string_value(json_object_get(v, "ElementName")),
+		       state_text(json_integer_value(json_object_get(v, "EnabledState"))));
+	}
+	json_decref(all);
+	return 0;
+}
+
+static int invoke(struct ctl *c, const char *path, const char *method, json_t *params, json_t **ret)
+{
+	return ctl_call(c, "InvokeMethod", json_pack("{s:s, s:s, s:o}", "ObjectPath", path, "MethodName", method,
+						     "Parameters", params), ret);
+}
+
+static int cmd_define(struct ctl *c, int argc, char **argv)
+{
+	void *buf;
+	size_t len;
+	json_t *res, *xml;
+	int r = read_file_max(argv[0], 1u << 20, &buf, &len);
+
+	if (r < 0) {
+		fprintf(stderr, "virtctl: %s: %s\n", argv[0], r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+		return r == -ENOENT ? EXIT_NOTFOUND : EXIT_FAILED;
+	}
+	xml = json_stringn(buf, len);
+	free(buf);
+	if (!xml) {
+		fprintf(stderr, "virtctl: %s: not UTF-8 text\n", argv[0]);
+		return EXIT_FAILED;
+	}
+	r = invoke(c, VSMS, "DefineSystem", json_pack("{s:o}", "SystemDefinition", xml), &res);
+	if (r)
+		return r;
+	if (c->json)
+		print_json(res);
+	else
+		printf("Defined %s\n", json_string_value(json_object_get(res, "ResultingSystem")));
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_undefine(struct ctl *c, int argc, char **argv)
+{
+	json_t *vm, *res;
+	int r = find_vm(c, argv[0], &vm);
+
+	if (r)
+		return r;
+	r = invoke(c, VSMS, "DestroySystem", json_pack("{s:O}", "AffectedSystem", json_object_get(vm, "__PATH")), &res);
+	json_decref(vm);
+	if (r)
+		return r;
+	if (!c->json)
+		printf("Domain '%s' has been undefined\n", argv[0]);
+	else
+		print_json(res);
+	json_decref(res);
+	return 0;
+}
+
+static int state_change(struct ctl *c, const char *name, int state, const char *done)
+{
+	json_t *vm, *res;
+	int r = find_vm(c, name, &vm);
+
+	if (r)
+		return r;
+	r = invoke(c, json_string_value(json_object_get(vm, "__PATH")), "RequestStateChange",
+		   json_pack("{s:i}", "RequestedState", state), &res);
+	json_decref(vm);
+	if (r)
+		return r;
+	if (c->json)
+		print_json(res);
+	else
+		printf("Domain '%s' %s\n", name, done);
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_start(struct ctl *c, int argc, char **argv) { return state_change(c, argv[0], 2, "started"); }
+static int cmd_stop(struct ctl *c, int argc, char **argv) { return state_change(c, argv[0], 3, "turned off"); }
+static int cmd_reset(struct ctl *c, int argc, char **argv) { return state_change(c, argv[0], 11, "was reset"); }
+static int cmd_pause(struct ctl *c, int argc, char **argv) { return state_change(c, argv[0], 9, "paused"); }
+static int cmd_resume(struct ctl *c, int argc, char **argv) { return state_change(c, argv[0], 2, "resumed"); }
+
+static int cmd_info(struct ctl *c, int argc, char **argv)
+{
+	json_t *vm, *rel, *v, *out;
+	size_t i;
+	int r = find_vm(c, argv[0], &vm);
+
+	if (r)
+		return r;
+	r = ctl_call(c, "Associators", json_pack("{s:O}", "ObjectPath", json_object_get(vm, "__PATH")), &rel);
+	if (r) {
+		json_decref(vm);
+		return r;
+	}
+	out = json_deep_copy(vm);
+	json_array_foreach(rel, i, v) {
+		const char *cls = json_string_value(json_object_get(v, "__CLASS"));
+		json_t *vss, *s2;
+		size_t k;
+
+		if (!cls || strcmp(cls, "Msvm_VirtualSystemSettingData") != 0)
+			continue;
+		if (ctl_call(c, "Associators", json_pack("{s:O}", "ObjectPath", json_object_get(v, "__PATH")), &vss) == 0) {
+			json_array_foreach(vss, k, s2) {
+				const char *sc = json_string_value(json_object_get(s2, "__CLASS"));
+
+				if (sc && strcmp(sc, "Msvm_ProcessorSettingData") == 0)
+					json_object_set(out, "CPUs", json_object_get(s2, "VirtualQuantity"));
+				else if (sc && strcmp(sc, "Msvm_MemorySettingData") == 0)
+					json_object_set(out, "MemoryMiB", json_object_get(s2, "VirtualQuantity"));
+			}
+			json_decref(vss);
+		}
+	}
+	json_decref(rel);
+	json_decref(vm);
+	if (c->json) {
+		print_json(out);
+	} else {
+		const char *k;
+		json_t *val;
+
+		json_object_foreach(out, k, val) {
+			char *s;
+
+			if (k[0] == '_')
+				continue;
+			s = json_is_string(val) ? strdup(json_string_value(val)) : json_dumps(val, JSON_ENCODE_ANY);
+			if (json_is_integer(val) && strcmp(k, "EnabledState") == 0)
+				printf("%-24s %s (%s)\n", k, s, state_text(json_integer_value(val)));
+			else
+				printf("%-24s %s\n", k, s ? s : "?");
+			free(s);
+		}
+	}
+	json_decref(out);
+	return 0;
+}
+
+static void print_table(const json_t *rows)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(rows, i, v) {
+		const char *k;
+		json_t *val;
+
+		if (i)
+			putchar('\n');
+		printf("%s\n", json_string_value(json_object_get(v, "__PATH")) ?: "?");
+		json_object_foreach((json_t *)v, k, val) {
+			char *s;
+
+			if (k[0] == '_')
+				continue;
+			s = json_is_string(val) ? strdup(json_string_value(val)) : json_dumps(val, JSON_ENCODE_ANY);
+			printf("  %-28s %s\n", k, s ? s : "?");
+			free(s);
+		}
+	}
+}
+
+static int cmd_query(struct ctl *c, int argc, char **argv)
+{
+	json_t *res;
+	int r = ctl_call(c, "ExecQuery", json_pack("{s:s}", "Query", argv[0]), &res);
+
+	if (r)
+		return r;
+	if (c->json)
+		print_json(res);
+	else
+		print_table(res);
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_watch(struct ctl *c, int argc, char **argv)
+{
+	static const char *const evs[] = { "__InstanceCreationEvent", "__InstanceModificationEvent",
+					   "__InstanceDeletionEvent" };
+	json_t *res, *msg;
+	int r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(evs); i++) {
+		char q[256];
+
+		snprintf(q, sizeof(q), "SELECT * FROM %s WHERE TargetInstance ISA '%s'", evs[i], argc ? argv[0] : CS);
+		r = ctl_call(c, "Subscribe", json_pack("{s:s}", "Query", q), &res);
+		if (r)
+			return r;
+		json_decref(res);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	while ((msg = ctl_read(c))) {
+		json_t *ev = json_object_get(json_object_get(msg, "params"), "Event");
+		json_t *t = json_object_get(ev, "TargetInstance");
+
+		if (!ev) {
+			json_decref(msg);
+			continue;
+		}
+		if (c->json) {
+			char *s = json_dumps(ev, JSON_COMPACT);
+
+			printf("%s\n", s ? s : "");
+			free(s);
+		} else {
+			const char *cls = json_string_value(json_object_get(ev, "__CLASS"));
+			json_t *st = json_object_get(t, "EnabledState");
+
+			printf("%s %s %s%s%s\n", cls ? cls + 10 : "?",
+			       json_string_value(json_object_get(t, "ElementName")) ?: json_string_value(json_object_get(t, "__PATH")) ?: "?",
+			       st ? "state=" : "", st ? state_text(json_integer_value(st)) : "", "");
+		}
+		json_decref(msg);
+	}
+	fprintf(stderr, "virtctl: vmmsd closed the connection\n");
+	return EXIT_CONNECT;
+}
+
+/* key=value: integers, true/false and JSON ([..], {..}, "..") are typed; the rest are strings. */
+static json_t *param_value(const char *v)
+{
+	json_t *j;
+	char *end;
+	long long n;
+
+	if (*v == '[' || *v == '{' || *v == '"') {
+		j = json_loads(v, JSON_DECODE_ANY, NULL);
+		if (j)
+			return j;
+	}
+	if (strcmp(v, "true") == 0)
+		return json_true();
+	if (strcmp(v, "false") == 0)
+		return json_false();
+	if (*v) {
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (!*end && !errno)
+			return json_integer(n);
+	}
+	return json_string(v);
+}
+
+static int cmd_invoke(struct ctl *c, int argc, char **argv)
+{
+	json_t *params = json_object(), *res;
+	int r;
+
+	for (int i = 2; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		json_t *v;
+
+		if (!eq || eq == argv[i]) {
+			fprintf(stderr, "virtctl invoke: '%s' is not key=value\n", argv[i]);
+			json_decref(params);
+			return EXIT_USAGE;
+		}
+		*eq = '\0';
+		if (eq[1] == '@') {
+			void *buf;
+			size_t len;
+
+			if (read_file_max(eq + 2, 1u << 20, &buf, &len) < 0) {
+				fprintf(stderr, "virtctl invoke: cannot read %s\n", eq + 2);
+				json_decref(params);
+				return EXIT_FAILED;
+			}
+			v = json_stringn(buf, len);
+			free(buf);
+		} else {
+			v = param_value(eq + 1);
+		}
+		json_object_set_new(params, argv[i], v);
+	}
+	r = invoke(c, argv[0], argv[1], params, &res);
+	if (r)
+		return r;
+	print_json(res);
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_classes(struct ctl *c, int argc, char **argv)
+{
+	json_t *res, *v;
+	size_t i;
+	int r;
+
+	if (argc) {
+		r = ctl_call(c, "GetClass", json_pack("{s:s}", "ClassName", argv[0]), &res);
+		if (r)
+			return r;
+		if (c->json) {
+			print_json(res);
+		} else {
+			json_t *p;
+			size_t k;
+
+			printf("%s : %s\n  %s\n\nProperties:\n", json_string_value(json_object_get(res, "Name")),
+			       json_string_value(json_object_get(res, "Superclass")) ?: "",
+			       json_string_value(json_object_get(res, "Description")));
+			json_array_foreach(json_object_get(res, "Properties"), k, p)
+				printf("  %-26s %-9s %s\n", json_string_value(json_object_get(p, "Name")),
+				       json_string_value(json_object_get(p, "Type")),
+				       json_string_value(json_object_get(p, "Description")));
+			if (json_array_size(json_object_get(res, "Methods")))
+				printf("\nMethods:\n");
+			json_array_foreach(json_object_get(res, "Methods"), k, p)
+				printf("  %-26s %s\n", json_string_value(json_object_get(p, "Name")),
+				       json_string_value(json_object_get(p, "Description")));
+		}
+		json_decref(res);
+		return 0;
+	}
+	r = ctl_call(c, "EnumerateClasses", json_object(), &res);
+	if (r)
+		return r;
+	if (c->json)
+		print_json(res);
+	else
+		json_array_foreach(res, i, v)
+			printf("%-40s %s\n", json_string_value(json_object_get(v, "Name")),
+			       json_string_value(json_object_get(v, "Description")));
+	json_decref(res);
+	return 0;
+}
+
+static const struct cmd cmds[] = {
+	{ "list", "", "list every defined VM, like virsh list --all", 0, 0, cmd_list },
+	{ "define", "FILE", "define a VM from a libvirt domain XML file", 1, 1, cmd_define },
+	{ "undefine", "NAME", "delete a VM that is off, with its definition", 1, 1, cmd_undefine },
+	{ "start", "NAME", "start a VM (RequestStateChange 2)", 1, 1, cmd_start },
+	{ "stop", "NAME", "turn a VM off (RequestStateChange 3)", 1, 1, cmd_stop },
+	{ "reset", "NAME", "reset a VM (RequestStateChange 11)", 1, 1, cmd_reset },
+	{ "pause", "NAME", "pause a VM (RequestStateChange 9)", 1, 1, cmd_pause },
+	{ "resume", "NAME", "resume a paused VM (RequestStateChange 2)", 1, 1, cmd_resume },
+	{ "info", "NAME", "show a VM's state and settings", 1, 1, cmd_info },
+	{ "query", "'WQL'", "run a WQL query, e.g. \"SELECT * FROM Msvm_ComputerSystem WHERE EnabledState = 2\"", 1, 1, cmd_query },
+	{ "watch", "[CLASS]", "print creation, modification and deletion events until interrupted", 0, 1, cmd_watch },
+	{ "invoke", "CLASS|PATH METHOD [KEY=VALUE...]", "call any method; VALUE is typed (number, true/false, JSON) or @FILE", 2, -1, cmd_invoke },
+	{ "classes", "[CLASS]", "list the classes, or describe one", 0, 1, cmd_classes },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: virtctl [--socket PATH] [-o table|json] COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		fprintf(f, "  %-9s %-34s %s\n", cmds[i].name, cmds[i].args, cmds[i].help);
+	fprintf(f, "\n`virtctl COMMAND --help` describes one command. The socket defaults to $VMMS_SOCKET,\n"
+		   "then " DEFAULT_SOCKET ".\nexit status: 0 ok, 1 operation failed, 2 usage, 3 not found, 4 cannot connect\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct ctl c = { .fd = -1 };
+	const struct cmd *cmd = NULL;
+	int i, r;
+
+	c.socket = getenv("VMMS_SOCKET");
+	if (!c.socket || !*c.socket)
+		c.socket = DEFAULT_SOCKET;
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return EXIT_OK;
+		} else if ((strcmp(argv[i], "--socket") == 0 || strcmp(argv[i], "-s") == 0) && i + 1 < argc) {
+			c.socket = argv[++i];
+		} else if (strncmp(argv[i], "--socket=", 9) == 0) {
+			c.socket = argv[i] + 9;
+		} else if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc) {
+			i++;
+			if (strcmp(argv[i], "json") == 0)
+				c.json = true;
+			else if (strcmp(argv[i], "table") != 0) {
+				fprintf(stderr, "virtctl: -o takes table or json\n");
+				return EXIT_USAGE;
+			}
+		} else {
+			fprintf(stderr, "virtctl: unknown option %s\n", argv[i]);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(cmds); k++)
+		if (strcmp(cmds[k].name, argv[i]) == 0)
+			cmd = &cmds[k];
+	if (!cmd) {
+		fprintf(stderr, "virtctl: unknown command '%s' (virtctl --help lists them)\n", argv[i]);
+		return EXIT_USAGE;
+	}
+	argc -= i + 1;
+	argv += i + 1;
+	if (argc >= 1 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+		printf("usage: virtctl %s %s\n  %s\n", cmd->name, cmd->args, cmd->help);
+		return EXIT_OK;
+	}
+	if (argc < cmd->min_args || (cmd->max_args >= 0 && argc > cmd->max_args)) {
+		fprintf(stderr, "usage: virtctl %s %s\n", cmd->name, cmd->args);
+		return EXIT_USAGE;
+	}
+	r = cmd->fn(&c, argc, argv);
+	if (c.fd >= 0) {
+		close(c.fd);
+		jsonline_free(&c.in);
+	}
+	return r;
+}
