@@ -77,10 +77,12 @@ $(BUILD)/virtctl: $(BUILD)/obj/parent/virtctl_main.o $(call archives,,$(PARENT_A
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The guest agent is static so it runs in any guest, the bundled busybox initramfs included.
+# It takes only the protocol part of lib/ (domxml would drag libxml2 into a static link).
 GUESTD_SRCS := $(wildcard guest-additions/*.c)
-$(BUILD)/vmms-guestd: $(GUESTD_SRCS) $(LIB_SRCS)
+GUESTD_LIB_SRCS := lib/guestproto.c lib/jsonframe.c lib/log.c lib/util.c
+$(BUILD)/vmms-guestd: $(GUESTD_SRCS) $(GUESTD_LIB_SRCS) $(wildcard guest-additions/*.h) $(GUESTD_LIB_SRCS:.c=.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -static -o $@ $(GUESTD_SRCS) $(LIB_SRCS) -pthread $(shell pkg-config --libs jansson)
+	$(CC) $(filter-out -MMD -MP,$(BASE_CFLAGS)) $(CFLAGS) -static -o $@ $(GUESTD_SRCS) $(GUESTD_LIB_SRCS) -pthread $(shell pkg-config --libs jansson)
 
 # --- unit tests (cmocka, ASan/UBSan, no KVM) ----------------------------------------------
 # Each tests/unit/**/test_*.c is one program linked against every sanitized archive (only
@@ -116,7 +118,8 @@ check: all unit-tests test-guests guest-image
 	else tests/kvmhost/run -- tests/run-guests $(BUILD); fi
 	@tests/run-e2e $(BUILD)
 
-guest-image:
+# The image carries the agent: build it first (the image script takes $(BUILD)/vmms-guestd).
+guest-image: $(filter $(BUILD)/vmms-guestd,$(PROGRAMS))
 	@guest-additions/image/build $(BUILD)/guest
 	@guest-additions/image/build --stock-kernel $(BUILD)/guest
 
@@ -137,6 +140,14 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
 	for m in $(wildcard man/*.[1-8]); do \
 		install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/; done
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d
+	sed 's|/usr/sbin/vmmsd|$(PREFIX)/sbin/vmmsd|' parent/systemd/vmmsd.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/vmmsd.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/vmmsd.service
+	install -m 0644 parent/systemd/vmmsd.socket $(DESTDIR)$(PREFIX)/lib/systemd/system/vmmsd.socket
+	install -m 0644 parent/systemd/sysusers.d/vmms.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/vmms.conf
+	install -m 0644 parent/systemd/tmpfiles.d/vmms.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/vmms.conf
 
 clean:
 	rm -rf $(BUILD)

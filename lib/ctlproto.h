@@ -14,7 +14,8 @@
  * Requests (parent -> worker), each answered by exactly one reply with the same id:
  *   {"id":N,"cmd":"fds","names":["kvm","kernel","initrd","disk:vda",...,"serial","console"]}
  *        the fds attached to this message, named in order (at most CTL_MAX_FDS per message;
- *        send several "fds" messages for more). A name given twice is an error.
+ *        send several "fds" messages for more). A name given twice is an error. Also
+ *        "vsock": the listening Unix socket of the vsock host side (optional).
  *   {"id":N,"cmd":"configure","xml":"<domain ...>"}
  *        the worker maps the definition, checks that every resource it needs has arrived
  *        (kvm, kernel, initrd if the definition has one, disk:<target> per disk, serial

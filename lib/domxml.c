@@ -179,7 +179,6 @@ static const struct dx_reason dx_device_reasons[] = {
 	{ "shmem", "shared memory devices are not supported" },
 	{ "memory", "memory hotplug is not supported" },
 	{ "iommu", "IOMMU devices are not supported" },
-	{ "vsock", "vsock is not supported yet" },
 	{ "lease", "lock leases are not supported" },
 	{ "crypto", "crypto devices are not supported" },
 	{ "pstore", "pstore devices are not supported" },
@@ -1060,6 +1059,61 @@ static int dx_rng_elem(struct dx *x, const xmlNode *n)
 	return 0;
 }
 
+/* <vsock model='virtio'><cid auto='no' address='3'/></vsock>. Each VM's vsock is served by
+ * its own worker and reached through its own host socket, so CIDs need not be unique across
+ * VMs: auto='yes' (or no <cid>) gives 3. */
+static int dx_vsock_elem(struct dx *x, const xmlNode *n)
+{
+	static const char *const attrs[] = { "model", NULL };
+	static const char *const cid_attrs[] = { "auto", "address", NULL };
+	_cleanup_free_ char *model = dx_attr(n, "model");
+	bool have_cid = false;
+	uint64_t cid = 3;
+	int r;
+
+	x->obj = "vsock";
+	r = dx_check_attrs(x, n, "<vsock>", attrs);
+	if (r < 0)
+		return r;
+	if (model && !dx_streq(model, "virtio"))
+		return dx_unsupported_value(x, "model", model, "<vsock>",
+					    "vmms offers modern (virtio 1.x) devices only; use model='virtio'");
+	for (const xmlNode *ch = n->children; ch; ch = ch->next) {
+		_cleanup_free_ char *autov = NULL, *addr = NULL;
+
+		if (dx_skip(ch))
+			continue;
+		if (!dx_is(ch, "cid") || have_cid)
+			return dx_unsupported_elem(x, "<vsock>", ch,
+						   dx_is(ch, "address") ? "vmms assigns PCI addresses itself; remove <address>"
+									: NULL);
+		have_cid = true;
+		r = dx_check_attrs(x, ch, "<cid>", cid_attrs);
+		if (r < 0)
+			return r;
+		for (const xmlNode *gc = ch->children; gc; gc = gc->next)
+			if (!dx_skip(gc))
+				return dx_unsupported_elem(x, "<cid>", gc, NULL);
+		autov = dx_attr(ch, "auto");
+		addr = dx_attr(ch, "address");
+		if (addr) {
+			/* Hostile text: decimal only, then the range a guest CID may take
+			 * (0-2 are reserved, 0xffffffff is VMADDR_CID_ANY). */
+			r = dx_parse_u64(dx_trim(addr), &cid);
+			if (r < 0 || cid < 3 || cid > 0xfffffffeULL)
+				return dx_fail(x, -ERANGE,
+					       "vsock: cid address '%.*s' is out of range; use 3 to 4294967294",
+					       DOMXML_QUOTE_MAX, addr);
+		} else if (dx_streq(autov, "no")) {
+			return dx_fail(x, -EINVAL, "vsock: <cid auto='no'> needs address='N' (3 or more)");
+		}
+	}
+	x->c->vsock.enabled = true;
+	x->c->vsock.cid = (uint32_t)cid;
+	x->obj = NULL;
+	return 0;
+}
+
 static int dx_memballoon_elem(struct dx *x, const xmlNode *n)
 {
 	static const char *const attrs[] = { "model", NULL };
@@ -1096,6 +1150,8 @@ static int dx_devices_elem(struct dx *x, const xmlNode *n)
 			r = dx_rng_elem(x, ch);
 		else if (dx_is(ch, "memballoon"))
 			r = dx_memballoon_elem(x, ch);
+		else if (dx_is(ch, "vsock"))
+			r = dx_vsock_elem(x, ch);
 		else
 			r = dx_unsupported_elem(x, "<devices>", ch,
 						dx_reason(dx_device_reasons, ARRAY_SIZE(dx_device_reasons), dx_name(ch)));
@@ -1564,4 +1620,8 @@ void vm_config_dump(const struct vm_config *c, FILE *f)
 	dx_dump_chardev(f, "serial", &c->serial);
 	dx_dump_chardev(f, "console", &c->console);
 	fprintf(f, "rng: %s\n", c->rng ? "virtio" : "none");
+	if (c->vsock.enabled)
+		fprintf(f, "vsock: virtio cid=%" PRIu32 "\n", c->vsock.cid);
+	else
+		fprintf(f, "vsock: none\n");
 }

@@ -71,6 +71,10 @@ struct vm_config {
 	struct vm_chardev serial;   /* first <serial> (COM1) or <console target type='serial'> */
 	struct vm_chardev console;  /* <console><target type='virtio'/> : virtio-console */
 	bool rng;                   /* <rng model='virtio'><backend model='random'>/dev/urandom</backend> */
+	struct {
+		bool enabled;           /* <vsock model='virtio'> */
+		uint32_t cid;           /* <cid address='N'/>, 3..0xfffffffe; 3 when absent or auto='yes' */
+	} vsock;
 	enum vm_action on_poweroff, on_reboot, on_crash;
 };
 

@@ -11,6 +11,7 @@
 #include "lib/domxml.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "parent/console.h"
 
 void vmmsd_config_defaults(struct vmmsd_config *c)
 {
@@ -25,6 +26,8 @@ void vmmsd_config_defaults(struct vmmsd_config *c)
 	c->max_line = 1u << 20;
 	c->client_queue_max = 4u << 20;
 	c->log_level = LOG_INFO;
+	c->console_log_max = CONSOLE_LOG_MAX_DEFAULT;
+	c->console_log_keep = CONSOLE_LOG_KEEP_DEFAULT;
 }
 
 static int num(const char *v, unsigned long long lo, unsigned long long hi, unsigned long long *ret)
@@ -47,8 +50,9 @@ static int set_key(struct vmmsd_config *c, const char *k, const char *v, char *w
 {
 	unsigned long long x;
 
-	if (strcmp(k, "state_dir") == 0 || strcmp(k, "runtime_dir") == 0 || strcmp(k, "domain_schema") == 0) {
-		char *dst = k[0] == 's' ? c->state_dir : k[0] == 'r' ? c->runtime_dir : c->schema;
+	if (strcmp(k, "state_dir") == 0 || strcmp(k, "runtime_dir") == 0 || strcmp(k, "domain_schema") == 0 ||
+	    strcmp(k, "worker_path") == 0) {
+		char *dst = k[0] == 's' ? c->state_dir : k[0] == 'r' ? c->runtime_dir : k[0] == 'w' ? c->worker_path : c->schema;
 
 		if (v[0] != '/' || strlen(v) >= PATH_MAX) {
 			snprintf(why, whylen, "%s must be an absolute path", k);
@@ -88,6 +92,18 @@ static int set_key(struct vmmsd_config *c, const char *k, const char *v, char *w
 			return -EINVAL;
 		}
 		c->client_queue_max = (size_t)x;
+	} else if (strcmp(k, "console_log_max") == 0) {
+		if (num(v, 4u << 10, 1ULL << 30, &x) < 0) {
+			snprintf(why, whylen, "console_log_max must be from 4096 to 1073741824 (bytes)");
+			return -EINVAL;
+		}
+		c->console_log_max = (size_t)x;
+	} else if (strcmp(k, "console_log_keep") == 0) {
+		if (num(v, 0, CONSOLE_LOG_KEEP_MAX, &x) < 0) {
+			snprintf(why, whylen, "console_log_keep must be from 0 to %d", CONSOLE_LOG_KEEP_MAX);
+			return -EINVAL;
+		}
+		c->console_log_keep = (unsigned)x;
 	} else if (strcmp(k, "log_level") == 0) {
 		if (strcmp(v, "err") == 0)
 			c->log_level = LOG_ERR;

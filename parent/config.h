@@ -21,6 +21,9 @@ struct vmmsd_config {
 	size_t max_line;              /* max_line, default 1048576 (1 KiB-16 MiB) */
 	size_t client_queue_max;      /* client_queue_max, default 4194304 (64 KiB-256 MiB) */
 	int log_level;                /* log_level: err, warning, info, debug */
+	char worker_path[PATH_MAX];   /* worker_path, default "": vmms-worker beside vmmsd's own program */
+	size_t console_log_max;       /* console_log_max, default 1048576 (4 KiB-1 GiB) per file */
+	unsigned console_log_keep;    /* console_log_keep, default 5 rotated files (0-100) */
 };
 
 void vmmsd_config_defaults(struct vmmsd_config *c);

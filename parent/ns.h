@@ -140,6 +140,13 @@ struct ns {
 	size_t njobs;
 	char hostname[256];
 	int64_t started;
+	/* AttachConsole (parent/console.h): set by the server after ns_init; NULL answers
+	 * NotSupported. Checks the request (0, or -1 with e set) and arranges for client's
+	 * connection to become vm's console stream right after the reply. */
+	int (*console_attach)(void *userdata, void *client, const char *vm, bool write, bool force,
+			      struct ns_error *e);
+	/* Called when a VM is destroyed: drops its console clients. Optional. */
+	void (*console_forget)(void *userdata, const char *vm);
 };
 
 int ns_init(struct ns *ns, struct registry *reg, struct workers *workers, ns_notify_fn notify,

@@ -69,6 +69,7 @@ static int cs_request_state_change(struct ns *ns, const json_t *inst, const json
 	json_t *v = json_object_get(params, "RequestedState");
 	struct vm_entry *vm;
 	enum worker_op op;
+	struct ns_job *job = NULL;
 	int want, cur, r;
 	char err[256] = "";
 
@@ -116,12 +117,38 @@ static int cs_request_state_change(struct ns *ns, const json_t *inst, const json
 	default:
 		return ns_fail(e, NS_ERR_INVALID_PARAMETER, "RequestedState %d is not one of 2 start/resume, 3 turn off, 4 shut down, 6 save, 9 pause, 11 reset", want);
 	}
-	r = workers_request(ns->workers, vm, op, err, sizeof(err));
-	if (r == -EOPNOTSUPP)
-		return ns_fail(e, NS_ERR_NOT_SUPPORTED, "%s", err);
-	if (r < 0)
-		return ns_fail(e, NS_ERR_FAILED, "VM '%s': %s", vm->name, err[0] ? err : strerror(-r));
+	/* Start and reset take a while: they run as a Msvm_ConcreteJob (ReturnValue 4096). */
+	if (op == WORKER_START || op == WORKER_RESET) {
+		char caption[128];
+
+		snprintf(caption, sizeof(caption), "%s VM '%s'", op == WORKER_START ? "Start" : "Reset", vm->name);
+		job = ns_job_new(ns, caption);
+		if (!job)
+			return ns_fail(e, NS_ERR_LIMIT, "too many jobs are running (at most %d); try again later", NS_MAX_JOBS);
+	}
 	vm->requested_state = want;
+	r = workers_request(ns->workers, vm, job ? job->id : NULL, op, err, sizeof(err));
+	if (r < 0 && (r == -EOPNOTSUPP || r == -EBUSY || r == -ESRCH || !job)) {
+		if (job)
+			ns_job_finish(ns, job, 32768, err);
+		vm->requested_state = 5;
+		if (r == -EOPNOTSUPP)
+			return ns_fail(e, NS_ERR_NOT_SUPPORTED, "%s", err);
+		if (r == -EBUSY)
+			return ns_fail(e, NS_ERR_INVALID_STATE, "%s", err);
+		return ns_fail(e, NS_ERR_FAILED, "VM '%s': %s", vm->name, err[0] ? err : strerror(-r));
+	}
+	if (r < 0) {
+		/* The job itself failed (a missing file, the sandbox): the caller learns why from it. */
+		char desc[400];
+
+		snprintf(desc, sizeof(desc), "VM '%s': %s", vm->name, err[0] ? err : strerror(-r));
+		ns_job_finish(ns, job, 32768, desc);
+	}
+	if (job) {
+		json_object_set_new(out, "Job", ns_job_path(job));
+		return 4096;
+	}
 	json_object_set_new(out, "Job", json_null());
 	return 0;
 invalid:

@@ -357,10 +357,58 @@ static json_t *rpc_unsubscribe(struct ns *ns, void *client, const json_t *params
 	return NULL;
 }
 
+/* AttachConsole {"Name": vm name or GUID, "Mode": "read"|"write" (default), "Force": bool}:
+ * the reply is the last JSON on the connection; raw console bytes follow it both ways. */
+static json_t *rpc_attach_console(struct ns *ns, void *client, const json_t *params, struct ns_error *e)
+{
+	const char *name = param_str(params, "Name", e), *mode = "write";
+	json_t *force = json_object_get(params, "Force");
+	struct vm_entry *vm;
+	bool bad = false, write;
+	const char *k;
+	json_t *v;
+
+	if (!name)
+		return NULL;
+	json_object_foreach((json_t *)params, k, v)
+		if (strcmp(k, "Name") != 0 && strcmp(k, "Mode") != 0 && strcmp(k, "Force") != 0) {
+			ns_fail(e, NS_ERR_INVALID_PARAMS, "AttachConsole has no parameter %.64s (Name, Mode, Force)", k);
+			return NULL;
+		}
+	if (json_object_get(params, "Mode"))
+		mode = param_opt_str(params, "Mode", &bad, e);
+	if (bad)
+		return NULL;
+	if (!mode || (strcmp(mode, "read") != 0 && strcmp(mode, "write") != 0)) {
+		ns_fail(e, NS_ERR_INVALID_PARAMS, "Mode must be \"read\" or \"write\"");
+		return NULL;
+	}
+	if (force && !json_is_boolean(force)) {
+		ns_fail(e, NS_ERR_INVALID_PARAMS, "parameter Force must be true or false");
+		return NULL;
+	}
+	write = strcmp(mode, "write") == 0;
+	vm = registry_find(ns->reg, name);
+	if (!vm) {
+		ns_fail(e, NS_ERR_NOT_FOUND, "no VM named %.80s (virtctl list shows them)", name);
+		return NULL;
+	}
+	if (!ns->console_attach) {
+		ns_fail(e, NS_ERR_NOT_SUPPORTED, "consoles are not available in this vmmsd");
+		return NULL;
+	}
+	if (ns->console_attach(ns->notify_ud, client, vm->name, write, json_is_true(force), e) < 0)
+		return NULL;
+	/* Stream "raw": from the next byte on, the connection carries console bytes both ways;
+	 * the client detaches by closing it (vmmsd closes it when the VM stops). */
+	return json_pack("{s:s, s:s, s:s, s:s}", "Name", vm->name, "Id", vm->id, "Mode", mode, "Stream", "raw");
+}
+
 static const struct {
 	const char *name;
 	rpc_fn fn;
 } rpc_methods[] = {
+	{ "AttachConsole", rpc_attach_console },
 	{ "EnumerateClasses", rpc_enumerate_classes },
 	{ "GetClass", rpc_get_class },
 	{ "EnumerateInstances", rpc_enumerate_instances },
@@ -421,7 +469,7 @@ json_t *ns_rpc_handle(struct ns *ns, void *client, const char *line, size_t len)
 
 		snprintf(msg, sizeof(msg), "unknown method '%.64s' (methods: EnumerateClasses, GetClass, "
 			 "EnumerateInstances, GetInstance, ExecQuery, Associators, InvokeMethod, Subscribe, "
-			 "Unsubscribe)", json_string_value(method));
+			 "Unsubscribe, AttachConsole)", json_string_value(method));
 		resp = id ? ns_rpc_error(id, NS_ERR_METHOD_NOT_FOUND, msg) : NULL;
 		json_decref(req);
 		return resp;

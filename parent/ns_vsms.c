@@ -116,6 +116,8 @@ static int vsms_destroy(struct ns *ns, const json_t *inst, const json_t *params,
 		json_decref(cs);
 		return ns_fail(e, NS_ERR_FAILED, "cannot remove VM '%s': %s", name, strerror(-r));
 	}
+	if (ns->console_forget)
+		ns->console_forget(ns->notify_ud, name);
 	json_object_set_new(out, "Job", json_null());
 	if (cs)
 		ns_emit(ns, "__InstanceDeletionEvent", cs, NULL);

@@ -129,6 +129,10 @@ static int state_write(int dirfd, const struct vm_entry *vm)
 		      "reason", vm->reason, "last_change", (json_int_t)vm->last_change);
 	if (!j)
 		return -ENOMEM;
+	if (vm->uid)
+		json_object_set_new(j, "uid", json_integer((json_int_t)vm->uid));
+	if (vm->worker_pid > 0)
+		json_object_set_new(j, "pid", json_integer(vm->worker_pid));
 	s = json_dumps(j, JSON_INDENT(2));
 	json_decref(j);
 	if (!s)
@@ -272,6 +276,15 @@ static int load_one(struct registry *r, const char *name, registry_report_fn rep
 	vm->health = health;
 	vm->last_change = lc;
 	snprintf(vm->reason, sizeof(vm->reason), "%s", reason);
+	{
+		/* Optional (written by the worker manager); a bad value is dropped, not trusted. */
+		json_t *u = json_object_get(j, "uid"), *p = json_object_get(j, "pid");
+
+		if (json_is_integer(u) && json_integer_value(u) > 0 && json_integer_value(u) < 0xffffffffLL)
+			vm->uid = (uid_t)json_integer_value(u);
+		if (json_is_integer(p) && json_integer_value(p) > 1 && json_integer_value(p) < (1 << 22))
+			vm->worker_pid = (pid_t)json_integer_value(p);
+	}
 	if (vm->cfg->has_uuid) {
 		char want[VM_ID_LEN + 1];
 
@@ -441,18 +454,28 @@ static int entry_from_xml(struct registry *r, const char *xml, size_t len, struc
 	return 0;
 }
 
-static void remove_tree_files(int dirfd, const char *dir)
+/* Empties and removes a VM directory: every regular file in it (definition, state, console
+ * logs) goes; symlinks are removed, never followed; subdirectories are left (rmdir then fails
+ * and the caller reports it). */
+static void remove_tree_files(int parent_fd, const char *dir)
 {
-	int fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(parent_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	struct dirent *de;
+	DIR *d;
 
 	if (fd >= 0) {
-		(void)unlinkat(fd, "domain.xml", 0);
-		(void)unlinkat(fd, "vm.json", 0);
-		(void)unlinkat(fd, ".domain.xml.tmp", 0);
-		(void)unlinkat(fd, ".vm.json.tmp", 0);
-		close(fd);
+		d = fdopendir(fd);
+		if (!d) {
+			close(fd);
+		} else {
+			while ((de = readdir(d))) {
+				if (de->d_type == DT_REG || de->d_type == DT_LNK || de->d_type == DT_UNKNOWN)
+					(void)unlinkat(dirfd(d), de->d_name, 0);
+			}
+			closedir(d);
+		}
 	}
-	(void)unlinkat(dirfd, dir, AT_REMOVEDIR);
+	(void)unlinkat(parent_fd, dir, AT_REMOVEDIR);
 }
 
 int registry_define(struct registry *r, const char *xml, size_t len, struct vm_entry **ret,

@@ -30,6 +30,9 @@ struct vm_entry {
 	int health;                   /* HealthState: 5 OK, 20 Major Failure, 25 Critical */
 	char reason[VM_REASON_MAX];   /* why it last stopped, "" when nothing to report */
 	int64_t last_change;          /* ms since the epoch of the last state change */
+	uid_t uid;                    /* the worker's uid/gid from the configured range, 0 until
+				       * first started (persisted as "uid" so it stays stable) */
+	pid_t worker_pid;             /* persisted: the worker's pid while running (reattach) */
 	char *xml;                    /* the stored definition */
 	size_t xml_len;
 	struct vm_config *cfg;        /* parsed from xml */

@@ -21,6 +21,7 @@
 #include "lib/jsonframe.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "parent/console.h"
 #include "parent/ns.h"
 #include "parent/registry.h"
 #include "parent/workers.h"
@@ -29,6 +30,7 @@
 #define TAG_LISTEN ((void *)1)
 #define TAG_SIGNAL ((void *)2)
 #define TAG_WORKERS ((void *)3)
+#define TAG_CONSOLES ((void *)4)
 
 struct client {
 	struct server *srv;
@@ -42,6 +44,8 @@ struct client {
 	bool dead;           /* close at the end of this loop iteration */
 	bool draining;       /* output shut down; discarding input until EOF (so no RST eats the reply) */
 	size_t drained;
+	char *console_vm;    /* AttachConsole accepted: hand the connection over after the reply */
+	bool console_write, console_force;
 	struct client *next;
 };
 
@@ -50,6 +54,7 @@ struct server {
 	int epfd, lfd, sigfd;
 	struct registry *reg;
 	struct workers *workers;
+	struct consoles *consoles;
 	struct ns ns;
 	struct client *clients;
 	unsigned nclients;
@@ -191,8 +196,11 @@ static void client_fail_and_close(struct client *c, enum ns_errcode code, const 
 static void client_free(struct server *s, struct client *c)
 {
 	ns_client_gone(&s->ns, c);
-	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
+	if (c->fd >= 0) {
+		(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+	}
+	free(c->console_vm);
 	jsonline_free(&c->in);
 	free(c->out);
 	free(c);
@@ -214,6 +222,8 @@ static void reap_clients(struct server *s)
 		}
 	}
 }
+
+static void console_handoff(struct client *c);
 
 static void client_readable(struct client *c)
 {
@@ -242,6 +252,10 @@ static void client_readable(struct client *c)
 			resp = ns_rpc_handle(&c->srv->ns, c, line, len);
 			client_send(c, resp);
 			json_decref(resp);
+			if (c->console_vm) {
+				console_handoff(c);
+				return;
+			}
 		}
 		if (r == -EMSGSIZE) {
 			char msg[128];
@@ -345,6 +359,60 @@ static void accept_clients(struct server *s)
 	}
 }
 
+/* ---- consoles: AttachConsole turns the connection into a raw console stream ------------------ */
+
+static void console_forget_hook(void *userdata, const char *vm)
+{
+	struct server *s = userdata;
+
+	console_vm_forget(s->consoles, vm);
+}
+
+static int console_attach_hook(void *userdata, void *client, const char *vm, bool write, bool force,
+			       struct ns_error *e)
+{
+	struct server *s = userdata;
+	struct client *c = client;
+	char err[256];
+	int r = console_attach_check(s->consoles, vm, write, force, err, sizeof(err));
+
+	if (r < 0)
+		return ns_fail(e, r == -EBUSY ? NS_ERR_INVALID_STATE : r == -EUSERS ? NS_ERR_LIMIT : NS_ERR_INVALID_PARAMS,
+			       "%s", err);
+	free(c->console_vm);
+	c->console_vm = strdup(vm);
+	if (!c->console_vm)
+		return ns_fail(e, NS_ERR_INTERNAL, "out of memory");
+	c->console_write = write;
+	c->console_force = force;
+	return 0;
+}
+
+/* The reply is queued: give the socket, the unsent reply and any input already read after the
+ * request line to the console multiplexer, which owns the connection from now on. */
+static void console_handoff(struct client *c)
+{
+	struct server *s = c->srv;
+	struct ucred cr = { 0 };
+	socklen_t crlen = sizeof(cr);
+	char who[96];
+	int fd = c->fd, r;
+
+	if (c->dead || c->closing)
+		return;
+	(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crlen);
+	snprintf(who, sizeof(who), "uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+	c->fd = -1;
+	r = console_attach(s->consoles, c->console_vm, fd, c->console_write, c->console_force, c->out + c->out_off,
+			   c->out_len - c->out_off, c->in.buf + c->in.taken, c->in.len - c->in.taken, who);
+	if (r < 0)
+		log_warning_errno(r, "console of VM %s: cannot attach %s", c->console_vm, who);
+	else
+		log_info("console of VM %s: %s attached (%s)", c->console_vm, who, c->console_write ? "write" : "read");
+	client_kill(c);
+}
+
 static void notify_client(void *userdata, void *client, json_t *note)
 {
 	client_send(client, note);
@@ -356,6 +424,15 @@ static void worker_state(void *userdata, const char *vm_name, int enabled_state,
 	struct server *s = userdata;
 
 	ns_vm_state_changed(&s->ns, vm_name, enabled_state, health, pid, reason);
+}
+
+static void worker_job_done(void *userdata, const char *job_id, int error_code, const char *desc)
+{
+	struct server *s = userdata;
+
+	for (size_t i = 0; i < s->ns.njobs; i++)
+		if (strcmp(s->ns.jobs[i].id, job_id) == 0 && s->ns.jobs[i].state == 4)
+			ns_job_finish(&s->ns, &s->ns.jobs[i], error_code, desc);
 }
 
 static void registry_problem(const char *name, const char *problem, void *userdata)
@@ -440,7 +517,8 @@ int server_run(const struct vmmsd_config *cfg, int ready_fd)
 	struct server s = { .cfg = cfg, .epfd = -1, .lfd = -1, .sigfd = -1 };
 	struct domparser parser = { .parse = parse_definition, .free = vm_config_free };
 	struct worker_config wc = { .runtime_dir = cfg->runtime_dir, .uid_min = cfg->worker_uid_min,
-				    .uid_max = cfg->worker_uid_max };
+				    .uid_max = cfg->worker_uid_max, .job_done = worker_job_done };
+	char worker_path[PATH_MAX];
 	sigset_t mask;
 	bool quit = false;
 	int r;
@@ -461,12 +539,43 @@ int server_run(const struct vmmsd_config *cfg, int ready_fd)
 	r = registry_open(cfg->state_dir, &parser, registry_problem, NULL, &s.reg);
 	if (r < 0)
 		return log_error_errno(r, "cannot open the registry in %s", cfg->state_dir);
+	r = consoles_new(cfg->state_dir, cfg->console_log_max, cfg->console_log_keep, &s.consoles);
+	if (r < 0) {
+		registry_free(s.reg);
+		return log_error_errno(r, "console multiplexer");
+	}
+	if (cfg->worker_path[0]) {
+		snprintf(worker_path, sizeof(worker_path), "%s", cfg->worker_path);
+	} else {
+		/* Default: the vmms-worker installed beside this vmmsd. */
+		ssize_t n = readlink("/proc/self/exe", worker_path, sizeof(worker_path) - 16);
+		char *slash;
+
+		worker_path[n > 0 ? n : 0] = '\0';
+		slash = strrchr(worker_path, '/');
+		if (slash)
+			snprintf(slash + 1, 16, "vmms-worker");
+		else
+			snprintf(worker_path, sizeof(worker_path), "vmms-worker");
+	}
+	if (access(worker_path, X_OK) < 0)
+		log_warning("worker program %s is not there: VMs cannot start (set worker_path)", worker_path);
+	wc.worker_path = worker_path;
+	wc.reg = s.reg;
+	wc.consoles = s.consoles;
+	wc.schema = cfg->schema;
 	r = workers_new(&wc, worker_state, &s, &s.workers);
 	if (r < 0) {
+		consoles_free(s.consoles);
 		registry_free(s.reg);
 		return log_error_errno(r, "worker manager");
 	}
 	ns_init(&s.ns, s.reg, s.workers, notify_client, &s);
+	s.ns.console_attach = console_attach_hook;
+	s.ns.console_forget = console_forget_hook;
+	r = workers_reattach(s.workers);
+	if (r > 0)
+		log_info("reattached %d running worker(s)", r);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -482,7 +591,8 @@ int server_run(const struct vmmsd_config *cfg, int ready_fd)
 	if (r < 0)
 		goto out;
 	if ((r = epoll_add(&s, s.lfd, TAG_LISTEN)) < 0 || (r = epoll_add(&s, s.sigfd, TAG_SIGNAL)) < 0 ||
-	    (workers_fd(s.workers) >= 0 && (r = epoll_add(&s, workers_fd(s.workers), TAG_WORKERS)) < 0)) {
+	    (workers_fd(s.workers) >= 0 && (r = epoll_add(&s, workers_fd(s.workers), TAG_WORKERS)) < 0) ||
+	    (r = epoll_add(&s, consoles_fd(s.consoles), TAG_CONSOLES)) < 0) {
 		log_error_errno(r, "epoll_ctl");
 		goto out;
 	}
@@ -514,6 +624,8 @@ int server_run(const struct vmmsd_config *cfg, int ready_fd)
 					quit = true;
 			} else if (tag == TAG_WORKERS) {
 				workers_dispatch(s.workers);
+			} else if (tag == TAG_CONSOLES) {
+				consoles_dispatch(s.consoles);
 			} else {
 				struct client *c = tag;
 
@@ -548,6 +660,7 @@ out:
 	reap_clients(&s);
 	ns_fini(&s.ns);
 	workers_free(s.workers);
+	consoles_free(s.consoles);
 	registry_free(s.reg);
 	if (s.lfd >= 0) {
 		close(s.lfd);

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* virtctl: command-line client of the vmmsd management namespace. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +12,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "lib/jsonframe.h"
@@ -274,9 +278,49 @@ static int cmd_undefine(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* A method that answered 4096 runs as a Msvm_ConcreteJob: poll it until it ends (JobState 7
+ * Completed or 10 Exception), at most timeout_s seconds. 0, or EXIT_FAILED with the job's
+ * ErrorDescription printed. */
+#define JOB_STATE_COMPLETED 7
+#define JOB_STATE_EXCEPTION 10
+static int job_wait(struct ctl *c, const char *what, json_t *res, unsigned timeout_s)
+{
+	json_t *job_path = json_object_get(res, "Job");
+	int rv = (int)json_integer_value(json_object_get(res, "ReturnValue"));
+
+	if (rv != 4096 || !json_is_string(job_path))
+		return 0;
+	for (unsigned i = 0; i < timeout_s * 10; i++) {
+		json_t *job;
+		int state, r;
+
+		r = ctl_call(c, "GetInstance", json_pack("{s:O}", "ObjectPath", job_path), &job);
+		if (r)
+			return r;
+		state = (int)json_integer_value(json_object_get(job, "JobState"));
+		if (state == JOB_STATE_COMPLETED) {
+			json_decref(job);
+			return 0;
+		}
+		if (state == JOB_STATE_EXCEPTION) {
+			fprintf(stderr, "virtctl: %s failed: %s (error %lld)\n", what,
+				json_string_value(json_object_get(job, "ErrorDescription")) ?: "no description",
+				(long long)json_integer_value(json_object_get(job, "ErrorCode")));
+			json_decref(job);
+			return EXIT_FAILED;
+		}
+		json_decref(job);
+		usleep(100 * 1000);
+	}
+	fprintf(stderr, "virtctl: %s: still running after %u s; see %s\n", what, timeout_s,
+		json_string_value(job_path));
+	return EXIT_FAILED;
+}
+
 static int state_change(struct ctl *c, const char *name, int state, const char *done)
 {
 	json_t *vm, *res;
+	char what[128];
 	int r = find_vm(c, name, &vm);
 
 	if (r)
@@ -286,6 +330,12 @@ static int state_change(struct ctl *c, const char *name, int state, const char *
 	json_decref(vm);
 	if (r)
 		return r;
+	snprintf(what, sizeof(what), "%s %s", done, name);
+	r = job_wait(c, what, res, 60);
+	if (r) {
+		json_decref(res);
+		return r;
+	}
 	if (c->json)
 		print_json(res);
 	else
@@ -550,6 +600,166 @@ static int cmd_classes(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* ---- console ----------------------------------------------------------------------------- */
+
+#define CONSOLE_ESCAPE 0x1d   /* ^] as in virsh console and telnet */
+
+static struct termios console_saved_tio;
+static bool console_tio_saved;
+
+static void console_restore_tty(void)
+{
+	if (console_tio_saved)
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &console_saved_tio);
+	console_tio_saved = false;
+}
+
+static void console_on_signal(int sig)
+{
+	console_restore_tty();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int console_raw_tty(void)
+{
+	struct termios tio;
+
+	if (!isatty(STDIN_FILENO))
+		return 0;
+	if (tcgetattr(STDIN_FILENO, &console_saved_tio) < 0)
+		return -errno;
+	tio = console_saved_tio;
+	cfmakeraw(&tio);
+	console_tio_saved = true;
+	signal(SIGTERM, console_on_signal);
+	signal(SIGHUP, console_on_signal);
+	signal(SIGINT, console_on_signal);
+	signal(SIGQUIT, console_on_signal);
+	atexit(console_restore_tty);
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio) < 0) {
+		console_tio_saved = false;
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Relay between the terminal (or pipes) and the raw console stream until ^] is typed or
+ * vmmsd ends the stream (the VM stopped, or another writer took over with --force). At the
+ * end of stdin the write side is shut down and output keeps coming: `virtctl console vm <
+ * script` types the script and shows what follows.
+ */
+static int console_relay(int sock, bool read_only)
+{
+	char out[4096];
+	size_t out_len = 0, out_off = 0;
+	bool in_open = true, detached = false;
+
+	(void)fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = sock, .events = POLLIN | (out_len > out_off ? POLLOUT : 0) },
+			{ .fd = in_open && out_len == out_off ? STDIN_FILENO : -1, .events = POLLIN },
+		};
+		char buf[16384];
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = recv(sock, buf, sizeof(buf), 0);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				return 0;   /* vmmsd closed the stream */
+			if (n > 0 && write_full(STDOUT_FILENO, buf, (size_t)n) < 0)
+				return -errno;
+		}
+		if ((p[0].revents & POLLOUT) && out_len > out_off) {
+			n = send(sock, out + out_off, out_len - out_off, MSG_NOSIGNAL);
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return 0;
+			if (n > 0)
+				out_off += (size_t)n;
+			if (out_off == out_len) {
+				out_off = out_len = 0;
+				if (detached)
+					return 1;
+				if (!in_open)
+					(void)shutdown(sock, SHUT_WR);
+			}
+		}
+		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			char *esc;
+
+			n = read(STDIN_FILENO, out, sizeof(out));
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0) {
+				in_open = false;
+				(void)shutdown(sock, SHUT_WR);
+				continue;
+			}
+			esc = memchr(out, CONSOLE_ESCAPE, (size_t)n);
+			if (esc) {
+				detached = true;
+				n = esc - out;
+			}
+			out_len = read_only ? 0 : (size_t)n;
+			out_off = 0;
+			if (detached && out_len == 0)
+				return 1;
+		}
+	}
+}
+
+static int cmd_console(struct ctl *c, int argc, char **argv)
+{
+	const char *name = NULL;
+	bool read_only = false, force = false;
+	json_t *res;
+	int r;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--read-only") == 0 || strcmp(argv[i], "-r") == 0)
+			read_only = true;
+		else if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
+			force = true;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else {
+			fprintf(stderr, "usage: virtctl console NAME [--read-only] [--force]\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (!name || (read_only && force)) {
+		fprintf(stderr, "usage: virtctl console NAME [--read-only] [--force]%s\n",
+			read_only && force ? " (--force takes the writer role; it does not go with --read-only)" : "");
+		return EXIT_USAGE;
+	}
+	r = ctl_call(c, "AttachConsole", json_pack("{s:s, s:s, s:b}", "Name", name, "Mode",
+						   read_only ? "read" : "write", "Force", force), &res);
+	if (r)
+		return r;
+	json_decref(res);
+	fprintf(stderr, "Connected to VM %s%s (escape character is ^])\n", name, read_only ? " read-only" : "");
+	/* Console bytes that arrived together with the reply are already buffered. */
+	if (c->in.len > c->in.taken && write_full(STDOUT_FILENO, c->in.buf + c->in.taken, c->in.len - c->in.taken) < 0)
+		return EXIT_FAILED;
+	if ((r = console_raw_tty()) < 0)
+		fprintf(stderr, "virtctl: cannot put the terminal in raw mode: %s\n", strerror(-r));
+	r = console_relay(c->fd, read_only);
+	console_restore_tty();
+	if (r < 0) {
+		fprintf(stderr, "\nvirtctl: console of VM %s: %s\n", name, strerror(-r));
+		return EXIT_FAILED;
+	}
+	fprintf(stderr, r == 1 ? "\nDetached from VM %s\n" : "\nDisconnected from VM %s (vmmsd closed the console: the VM stopped or another client took the console over)\n", name);
+	return EXIT_OK;
+}
+
 static const struct cmd cmds[] = {
 	{ "list", "", "list every defined VM, like virsh list --all", 0, 0, cmd_list },
 	{ "define", "FILE", "define a VM from a libvirt domain XML file", 1, 1, cmd_define },
@@ -564,6 +774,7 @@ static const struct cmd cmds[] = {
 	{ "watch", "[CLASS]", "print creation, modification and deletion events until interrupted", 0, 1, cmd_watch },
 	{ "invoke", "CLASS|PATH METHOD [KEY=VALUE...]", "call any method; VALUE is typed (number, true/false, JSON) or @FILE", 2, -1, cmd_invoke },
 	{ "classes", "[CLASS]", "list the classes, or describe one", 0, 1, cmd_classes },
+	{ "console", "NAME [--read-only] [--force]", "attach to a VM's serial console; ^] detaches", 1, 3, cmd_console },
 };
 
 static void usage(FILE *f)

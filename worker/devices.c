@@ -12,10 +12,12 @@
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "worker/layout.h"
 #include "worker/machine.h"
+#include "worker/vsock_host.h"
 
 struct machine_devices {
 	struct uart8250 com1;
@@ -24,10 +26,11 @@ struct machine_devices {
 	struct acpi_pm pm;
 	bool have_com1, have_kbd, have_rtc, have_pm, have_pci;
 	unsigned nr_virtio;
-	struct virtio_dev *virtio[VM_MAX_DISKS + 2];
+	struct virtio_dev *virtio[VM_MAX_DISKS + 3];
 	struct virtio_blk blk[VM_MAX_DISKS];
 	struct virtio_rng rng;
 	struct virtio_console con;
+	struct virtio_vsock vsock;
 };
 
 static void serial_tx(void *opaque, const uint8_t *buf, size_t len)
@@ -143,6 +146,16 @@ int machine_devices_create(struct machine *m, char *err, size_t errlen)
 	if (cfg->console.kind != VM_CHARDEV_NONE) {
 		r = virtio_console_init(&d->con, &m->mem, irq, "console0", console_tx, m);
 		if (r < 0 || (r = add_virtio(m, &d->con.vdev, "virtio console", err, errlen)) < 0)
+			goto fail_msg;
+	}
+	if (cfg->vsock.enabled) {
+		/* Without a host side (no socket given) the guest still sees the device; its
+		 * connections to the host are refused. */
+		struct vsock_host *vh = m->res->vsock;
+
+		r = virtio_vsock_init(&d->vsock, &m->mem, irq, "vsock0", cfg->vsock.cid, vh ? vh->listen_fd : -1,
+				      vh && vh->path ? &vsock_host_ops : NULL, vh);
+		if (r < 0 || (r = add_virtio(m, &d->vsock.vdev, "vsock", err, errlen)) < 0)
 			goto fail_msg;
 	}
 	return 0;

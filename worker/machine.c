@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -140,6 +141,18 @@ static void *vcpu_thread_main(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, HV_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (m->res->thread_init) {
+		int r = m->res->thread_init(m->res->thread_opaque, MACHINE_THREAD_VCPU);
+
+		if (r < 0) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "vCPU %u: cannot set up the thread: %s", hv_vcpu_index(t->vcpu),
+				 strerror(-r));
+			machine_request_stop(m, MACHINE_HOST_ERROR, why);
+			return NULL;
+		}
+	}
 
 	for (;;) {
 		int r = hv_vcpu_run(t->vcpu, &machine_exit_ops, m);
@@ -390,6 +403,36 @@ fail:
 	return r < 0 ? r : -EIO;
 }
 
+/* Starts the io threads from a thread of their own that first calls thread_init: what it
+ * installs (a seccomp filter) is inherited by every io thread it creates, so the io threads
+ * are narrowed before they run, without the device code knowing. */
+static void *io_starter(void *arg)
+{
+	struct machine *m = arg;
+	int r = m->res->thread_init(m->res->thread_opaque, MACHINE_THREAD_IO);
+
+	if (r == 0)
+		machine_devices_start(m);
+	return (void *)(intptr_t)r;
+}
+
+static int machine_start_devices(struct machine *m)
+{
+	pthread_t t;
+	void *ret = NULL;
+	int r;
+
+	if (!m->res->thread_init) {
+		machine_devices_start(m);
+		return 0;
+	}
+	r = -pthread_create(&t, NULL, io_starter, m);
+	if (r < 0)
+		return r;
+	pthread_join(t, &ret);
+	return (int)(intptr_t)ret;
+}
+
 int machine_start(struct machine *m)
 {
 	int r;
@@ -397,7 +440,11 @@ int machine_start(struct machine *m)
 	r = hv_signals_init();
 	if (r < 0)
 		return r;
-	machine_devices_start(m);
+	r = machine_start_devices(m);
+	if (r < 0) {
+		machine_request_stop(m, MACHINE_HOST_ERROR, "cannot start the io threads");
+		return r;
+	}
 	m->boot_ns = now_ns();
 	for (unsigned i = 0; i < m->nr_vcpus; i++) {
 		r = -pthread_create(&m->vcpus[i].thread, NULL, vcpu_thread_main, &m->vcpus[i]);

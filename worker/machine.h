@@ -29,6 +29,12 @@ enum machine_outcome {
 	MACHINE_TURNED_OFF, /* stopped from the host (signal or control channel) */
 };
 
+/* The threads a machine creates, for machine_resources.thread_init. */
+enum machine_thread {
+	MACHINE_THREAD_VCPU,
+	MACHINE_THREAD_IO, /* called on a short-lived thread that then starts the io threads */
+};
+
 /* Host resources, opened once for all boots of a worker. */
 struct machine_resources {
 	int kvm_fd;
@@ -37,9 +43,16 @@ struct machine_resources {
 	int disk_fds[VM_MAX_DISKS];
 	struct chardev serial;
 	struct chardev console;
+	struct vsock_host *vsock; /* worker/vsock_host.h; NULL: the vsock device has no host side */
+	/* Optional: called on every thread the machine creates before it touches the guest (the
+	 * worker narrows its seccomp filter there). A negative return stops the boot with a host
+	 * error. */
+	int (*thread_init)(void *opaque, enum machine_thread kind);
+	void *thread_opaque;
 };
 
 struct machine_devices; /* worker/devices.c */
+struct vsock_host;      /* worker/vsock_host.h */
 
 struct vcpu_thread {
 	struct machine *m;

@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * vmms-worker: runs one VM. In the foreground (`--config vm.xml`) it opens its own resources
- * and puts the console on the terminal, like `lkvm run`; under vmmsd the parent opens them
- * and hands over file descriptors.
+ * and puts the console on the terminal, like `lkvm run`; under vmmsd (`--control-fd N`) it
+ * opens no host path at all: the definition and every resource arrive over the control
+ * channel (worker/control.h). Both modes share one machine life cycle below.
  *
  * Exit status: 0 guest powered off, 1 host error, 2 bad usage or definition, 3 guest reboot
- * with on_reboot=destroy, 4 guest crashed, 5 turned off from the host (signal).
+ * with on_reboot=destroy, 4 guest crashed, 5 turned off from the host (signal or "stop").
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -22,10 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/ctlproto.h"
 #include "lib/domxml.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "worker/control.h"
 #include "worker/machine.h"
+#include "worker/seccomp.h"
+#include "worker/vsock_host.h"
 
 enum {
 	EXIT_POWEROFF = 0,
@@ -37,16 +44,22 @@ enum {
 };
 
 #define SHUTDOWN_GRACE_S 30
+#define LINGER_S 10 /* control mode: how long undelivered final events wait for a controller */
 
 static const char usage_text[] =
 	"Usage: vmms-worker --config FILE [OPTIONS]\n"
-	"Runs one virtual machine from a libvirt domain XML definition in the foreground,\n"
-	"with its serial console on this terminal.\n"
+	"       vmms-worker --control-fd N [OPTIONS]\n"
+	"Runs one virtual machine: from a libvirt domain XML definition in the foreground, with\n"
+	"its serial console on this terminal, or under vmmsd over a control socket.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE   VM definition (libvirt domain XML, type='kvm')\n"
+	"      --control-fd N  serve the control channel on the listening Unix socket N\n"
+	"                      (the definition and all resources arrive over it)\n"
 	"      --schema FILE   RelaxNG schema to validate against\n"
 	"                      (default " DOMXML_DEFAULT_SCHEMA ")\n"
+	"      --seccomp MODE  kill (default), trap, log or off: what a system call outside\n"
+	"                      the allow-lists does\n"
 	"      --check         validate the definition and the host resources, then exit\n"
 	"  -v, --verbose       log debug messages\n"
 	"  -h, --help          show this help\n"
@@ -55,19 +68,55 @@ static const char usage_text[] =
 	"VM is turned off), SIGINT and SIGQUIT turn the VM off at once.\n"
 	"\n"
 	"Exit status: 0 guest powered off, 1 host error, 2 bad usage or definition,\n"
-	"3 guest rebooted and on_reboot is destroy, 4 guest crashed, 5 turned off by a signal.\n";
+	"3 guest rebooted and on_reboot is destroy, 4 guest crashed, 5 turned off from the host.\n";
 
 struct worker_opts {
 	const char *config;
 	const char *schema;
+	int control_fd;
+	enum worker_seccomp_mode seccomp;
 	bool check_only;
 };
+
+enum worker_state {
+	W_UNCONFIGURED, /* control mode, before "configure" */
+	W_CONFIGURED,   /* machine built, not started */
+	W_RUNNING,
+	W_PAUSED,
+	W_STOPPED,      /* final: the worker exits */
+};
+
+struct worker {
+	struct worker_opts o;
+	bool foreground;
+	struct vm_config *cfg;
+	struct machine_resources res;
+	bool res_set;
+	struct machine *m;
+	enum worker_state st;
+	struct ctl *ctl;
+	int ep, sfd;
+	uint64_t deadline_ns;
+	bool sandboxed;
+	unsigned boots;
+	int status;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 static int parse_args(int argc, char **argv, struct worker_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "control-fd", required_argument, NULL, 'f' },
 		{ "schema", required_argument, NULL, 's' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ "check", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -75,6 +124,8 @@ static int parse_args(int argc, char **argv, struct worker_opts *o)
 	};
 	int c;
 
+	o->control_fd = -1;
+	o->seccomp = worker_seccomp_default_mode();
 	while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; break;
@@ -82,6 +133,25 @@ static int parse_args(int argc, char **argv, struct worker_opts *o)
 		case 'k': o->check_only = true; break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h': fputs(usage_text, stdout); exit(0);
+		case 'f': {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < 0 || v > 65535) {
+				log_error("--control-fd %s: not a descriptor number", optarg);
+				return -EINVAL;
+			}
+			o->control_fd = (int)v;
+			break;
+		}
+		case 'S':
+			if (worker_seccomp_parse_mode(optarg, &o->seccomp) < 0) {
+				log_error("--seccomp %s: want kill, trap, log or off", optarg);
+				return -EINVAL;
+			}
+			break;
 		default:
 			fputs("Try 'vmms-worker --help'.\n", stderr);
 			return -EINVAL;
@@ -91,7 +161,15 @@ static int parse_args(int argc, char **argv, struct worker_opts *o)
 		log_error("unexpected argument '%s'; try 'vmms-worker --help'", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->config) {
+	if (o->config && o->control_fd >= 0) {
+		log_error("--config and --control-fd exclude each other: under vmmsd the definition arrives over the control channel");
+		return -EINVAL;
+	}
+	if (o->control_fd >= 0 && o->check_only) {
+		log_error("--check needs --config");
+		return -EINVAL;
+	}
+	if (!o->config && o->control_fd < 0) {
 		log_error("no VM definition given; use --config FILE (see --help)");
 		return -EINVAL;
 	}
@@ -107,8 +185,8 @@ static int open_image(const char *what, const char *path, int flags)
 	return fd;
 }
 
-/* Memory the definition asks for against what the host has. */
-static int check_host_limits(const struct vm_config *cfg)
+/* Memory the definition asks for against what the host has. err gets the message. */
+static int check_host_limits(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct sysinfo si;
 
@@ -116,22 +194,44 @@ static int check_host_limits(const struct vm_config *cfg)
 		uint64_t total = (uint64_t)si.totalram * si.mem_unit;
 
 		if (cfg->memory > total) {
-			log_error("memory %llu MiB: more than this host has (%llu MiB); lower <memory>",
-				  (unsigned long long)(cfg->memory >> 20), (unsigned long long)(total >> 20));
+			snprintf(err, errlen, "memory %llu MiB: more than this host has (%llu MiB); lower <memory>",
+				 (unsigned long long)(cfg->memory >> 20), (unsigned long long)(total >> 20));
 			return -E2BIG;
 		}
 	}
 	return 0;
 }
 
+static void resources_init(struct machine_resources *res)
+{
+	*res = (struct machine_resources){ .kvm_fd = -1, .kernel_fd = -1, .initrd_fd = -1 };
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+		res->disk_fds[i] = -1;
+	chardev_from_fds(&res->serial, -1, -1);
+	chardev_from_fds(&res->console, -1, -1);
+}
+
+/* Drops borrowed descriptors from res without closing them. */
+static void resources_forget(struct machine_resources *res)
+{
+	res->kvm_fd = res->kernel_fd = res->initrd_fd = -1;
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+		res->disk_fds[i] = -1;
+	res->serial.in_fd = res->serial.out_fd = -1;
+	res->console.in_fd = res->console.out_fd = -1;
+	if (res->vsock) {
+		res->vsock->listen_fd = -1; /* borrowed: still the control channel's */
+		vsock_host_close(res->vsock);
+		res->vsock = NULL;
+	}
+}
+
+/* Foreground mode: the worker opens what the definition names. */
 static int resources_open(const struct vm_config *cfg, struct machine_resources *res)
 {
 	char err[512] = "";
 	int r;
 
-	*res = (struct machine_resources){ .kvm_fd = -1, .kernel_fd = -1, .initrd_fd = -1 };
-	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
-		res->disk_fds[i] = -1;
 	if (!cfg->kernel) {
 		log_error("no <kernel> in <os>: vmms boots a kernel directly (firmware boot is not supported yet)");
 		return -EINVAL;
@@ -182,6 +282,8 @@ static void resources_close(struct machine_resources *res)
 			close(res->disk_fds[i]);
 	chardev_close(&res->serial);
 	chardev_close(&res->console);
+	vsock_host_close(res->vsock);
+	res->vsock = NULL;
 }
 
 /* Terminal in raw mode while the guest owns it; restored at exit. */
@@ -217,108 +319,499 @@ static int epoll_add(int ep, int fd, uint64_t tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-enum { TAG_WAKE = 1, TAG_SIGNAL, TAG_SERIAL_IN, TAG_SERIAL_LISTEN };
+enum { TAG_WAKE = 1, TAG_SIGNAL, TAG_SERIAL_IN, TAG_SERIAL_LISTEN, TAG_CTL_LISTEN, TAG_CTL_CONN };
 
-/* One boot: runs until the machine has an outcome. */
-static enum machine_outcome run_machine(struct machine *m, int sfd)
+/* ---- sandbox ------------------------------------------------------------------------------ */
+
+static int thread_sandbox(void *opaque, enum machine_thread kind)
 {
-	struct chardev *serial = &m->res->serial;
-	uint64_t deadline_ns = 0;
-	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct worker *w = opaque;
 
-	if (ep < 0 || epoll_add(ep, m->wake_fd, TAG_WAKE) < 0 || epoll_add(ep, sfd, TAG_SIGNAL) < 0 ||
-	    epoll_add(ep, serial->in_fd, TAG_SERIAL_IN) < 0 || epoll_add(ep, serial->listen_fd, TAG_SERIAL_LISTEN) < 0) {
-		machine_request_stop(m, MACHINE_HOST_ERROR, "cannot set up the event loop");
-		goto out;
-	}
-	while (machine_outcome(m) == MACHINE_RUNNING) {
-		struct epoll_event evs[8];
-		int timeout = deadline_ns ? 1000 : -1;
-		int n = epoll_wait(ep, evs, ARRAY_SIZE(evs), timeout);
-
-		if (deadline_ns) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			if ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec > deadline_ns)
-				machine_request_stop(m, MACHINE_TURNED_OFF, "guest did not shut down in time after SIGTERM");
-		}
-		for (int i = 0; i < n; i++) {
-			switch (evs[i].data.u64) {
-			case TAG_WAKE: {
-				uint64_t v;
-				(void)!read(m->wake_fd, &v, sizeof(v));
-				break;
-			}
-			case TAG_SIGNAL: {
-				struct signalfd_siginfo si;
-
-				if (read(sfd, &si, sizeof(si)) != sizeof(si))
-					break;
-				if (si.ssi_signo == SIGTERM && !deadline_ns) {
-					struct timespec ts;
-
-					log_info("SIGTERM: pressing the power button; turning off in %d s if the guest does not shut down",
-						 SHUTDOWN_GRACE_S);
-					machine_power_button(m);
-					clock_gettime(CLOCK_MONOTONIC, &ts);
-					deadline_ns = (uint64_t)(ts.tv_sec + SHUTDOWN_GRACE_S) * 1000000000ULL;
-				} else {
-					machine_request_stop(m, MACHINE_TURNED_OFF, strsignal((int)si.ssi_signo));
-				}
-				break;
-			}
-			case TAG_SERIAL_IN: {
-				uint8_t buf[256];
-				ssize_t len = chardev_read(serial, buf, sizeof(buf));
-
-				if (len > 0)
-					machine_console_input(m, buf, (size_t)len);
-				else if (len == 0 || (len < 0 && len != -EAGAIN))
-					(void)epoll_ctl(ep, EPOLL_CTL_DEL, serial->in_fd >= 0 ? serial->in_fd : STDIN_FILENO, NULL);
-				break;
-			}
-			case TAG_SERIAL_LISTEN:
-				if (chardev_accept(serial) == 0)
-					(void)epoll_add(ep, serial->in_fd, TAG_SERIAL_IN);
-				break;
-			}
-		}
-	}
-out:
-	if (ep >= 0)
-		close(ep);
-	return machine_outcome(m);
+	return worker_seccomp_install(kind == MACHINE_THREAD_VCPU ? WORKER_SECCOMP_VCPU : WORKER_SECCOMP_IO,
+				      w->o.seccomp, w->foreground);
 }
 
-int main(int argc, char **argv)
+/* Every host resource is open: from here on the process needs no new ones. Before any guest
+ * code runs, so the guest never meets an unfiltered worker. Fails closed. */
+static int sandbox_enter(struct worker *w)
 {
-	struct worker_opts o = {};
-	struct vm_config *cfg = NULL;
-	struct machine_resources res;
-	struct rlimit no_core = { 0, 0 };
-	char err[512] = "";
-	int status = EXIT_HOST_ERROR, sfd = -1, r;
-	sigset_t set;
+	int r;
 
-	log_set_prefix("vmms-worker");
-	(void)setrlimit(RLIMIT_CORE, &no_core);
-	if (parse_args(argc, argv, &o) < 0)
-		return EXIT_USAGE;
-	r = domxml_parse_file(o.config, o.schema, &cfg, err, sizeof(err));
+	if (w->sandboxed || w->o.seccomp == WORKER_SECCOMP_OFF)
+		return 0;
+	r = worker_seccomp_install(WORKER_SECCOMP_BASE, w->o.seccomp, w->foreground);
+	if (r < 0)
+		return log_error_errno(r, "cannot install the seccomp filter (use --seccomp=off to run without)");
+	w->res.thread_init = thread_sandbox;
+	w->res.thread_opaque = w;
+	w->sandboxed = true;
+	return 0;
+}
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+static const char *worker_state_name(enum worker_state st)
+{
+	switch (st) {
+	case W_CONFIGURED: return CTL_STATE_CONFIGURED;
+	case W_RUNNING: return CTL_STATE_RUNNING;
+	case W_PAUSED: return CTL_STATE_PAUSED;
+	case W_UNCONFIGURED:
+	case W_STOPPED: return CTL_STATE_OFF;
+	}
+	return CTL_STATE_OFF;
+}
+
+static void emit(struct worker *w, json_t *ev)
+{
+	if (w->ctl)
+		ctl_emit(w->ctl, ev);
+	else
+		json_decref(ev);
+}
+
+static void emit_state(struct worker *w, const char *reason)
+{
+	emit(w, json_pack("{s:s,s:s,s:s}", "event", "state", "state", worker_state_name(w->st), "reason", reason));
+}
+
+static int outcome_status(enum machine_outcome out)
+{
+	switch (out) {
+	case MACHINE_POWEROFF: return EXIT_POWEROFF;
+	case MACHINE_REBOOT: return EXIT_REBOOT;
+	case MACHINE_CRASH: return EXIT_CRASH;
+	case MACHINE_TURNED_OFF: return EXIT_TURNED_OFF;
+	default: return EXIT_HOST_ERROR;
+	}
+}
+
+/* The VM is over: the last events, then the worker exits with status. */
+static void worker_finish(struct worker *w, enum machine_outcome out, const char *detail, int status)
+{
+	w->st = W_STOPPED;
+	w->status = status;
+	emit_state(w, detail);
+	emit(w, json_pack("{s:s,s:s,s:s,s:i}", "event", "stopped", "outcome", machine_outcome_name(out), "reason",
+			  detail, "status", status));
+}
+
+/* Builds the machine of the next boot over the same resources. */
+static int boot_create(struct worker *w, char *err, size_t errlen)
+{
+	int r = machine_create(w->cfg, &w->res, &w->m, err, errlen);
+
+	if (r < 0)
+		return r;
+	(void)epoll_add(w->ep, w->m->wake_fd, TAG_WAKE);
+	return 0;
+}
+
+static int boot_start(struct worker *w)
+{
+	int r = sandbox_enter(w);
+
+	if (r < 0)
+		return r;
+	r = machine_start(w->m);
+	if (r < 0)
+		return log_error_errno(r, "%s: cannot start the vCPUs", w->cfg->name);
+	w->boots++;
+	w->st = W_RUNNING;
+	return 0;
+}
+
+/* Rebuild and start (guest reboot with on_reboot=restart, or "reset"). */
+static int boot_again(struct worker *w)
+{
+	char err[512] = "";
+	int r;
+
+	machine_destroy(w->m);
+	w->m = NULL;
+	r = boot_create(w, err, sizeof(err));
 	if (r < 0) {
-		log_error("%s", err);
-		return EXIT_USAGE;
+		log_error("%s: cannot rebuild the machine: %s", w->cfg->name, err);
+		worker_finish(w, MACHINE_HOST_ERROR, err, EXIT_HOST_ERROR);
+		return r;
 	}
-	if (check_host_limits(cfg) < 0) {
+	r = boot_start(w);
+	if (r < 0) {
+		machine_destroy(w->m);
+		w->m = NULL;
+		worker_finish(w, MACHINE_HOST_ERROR, "cannot start the rebuilt machine", EXIT_HOST_ERROR);
+	}
+	return r;
+}
+
+/* The current boot has an outcome: restart or finish, as the definition says. */
+static void boot_ended(struct worker *w)
+{
+	enum machine_outcome out = machine_outcome(w->m);
+	const struct vm_config *cfg = w->cfg;
+	char detail[256];
+
+	snprintf(detail, sizeof(detail), "%s", w->m->outcome_detail);
+	if (out != MACHINE_POWEROFF && out != MACHINE_REBOOT)
+		log_error("%s: %s (%s)", cfg->name, machine_outcome_name(out), detail);
+	else
+		log_debug("%s: %s", cfg->name, machine_outcome_name(out));
+	/* libvirt's <on_poweroff>, <on_reboot>, <on_crash>: restart means boot again. */
+	if (w->st != W_CONFIGURED &&
+	    ((out == MACHINE_REBOOT && cfg->on_reboot == VM_ACTION_RESTART) ||
+	     (out == MACHINE_POWEROFF && cfg->on_poweroff == VM_ACTION_RESTART) ||
+	     (out == MACHINE_CRASH && cfg->on_crash == VM_ACTION_RESTART))) {
+		if (boot_again(w) == 0)
+			emit(w, json_pack("{s:s,s:s,s:s}", "event", "reboot", "outcome", machine_outcome_name(out),
+					  "reason", detail));
+		return;
+	}
+	machine_destroy(w->m);
+	w->m = NULL;
+	worker_finish(w, out, detail, outcome_status(out));
+}
+
+static void on_signal(struct worker *w)
+{
+	struct signalfd_siginfo si;
+
+	if (read(w->sfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (!w->m) {
+		if (w->st != W_STOPPED)
+			worker_finish(w, MACHINE_TURNED_OFF, strsignal((int)si.ssi_signo), EXIT_TURNED_OFF);
+		return;
+	}
+	if (si.ssi_signo == SIGTERM && w->st == W_RUNNING && !w->deadline_ns) {
+		log_info("SIGTERM: pressing the power button; turning off in %d s if the guest does not shut down",
+			 SHUTDOWN_GRACE_S);
+		machine_power_button(w->m);
+		w->deadline_ns = now_ns() + SHUTDOWN_GRACE_S * 1000000000ULL;
+	} else {
+		machine_request_stop(w->m, MACHINE_TURNED_OFF, strsignal((int)si.ssi_signo));
+	}
+}
+
+static void on_serial_in(struct worker *w)
+{
+	struct chardev *serial = &w->res.serial;
+	uint8_t buf[256];
+	int fd = serial->in_fd;
+	ssize_t len = chardev_read(serial, buf, sizeof(buf));
+
+	if (len > 0) {
+		if (w->m)
+			machine_console_input(w->m, buf, (size_t)len);
+	} else if (len == 0 || len != -EAGAIN) {
+		(void)epoll_ctl(w->ep, EPOLL_CTL_DEL, fd >= 0 ? fd : STDIN_FILENO, NULL);
+	}
+}
+
+/* The main loop of both modes: until the worker is stopped. */
+static void worker_loop(struct worker *w)
+{
+	while (w->st != W_STOPPED) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(w->ep, evs, ARRAY_SIZE(evs), w->deadline_ns ? 1000 : -1);
+
+		if (n < 0 && errno != EINTR) {
+			log_error_errno(errno, "epoll_wait");
+			if (w->m)
+				machine_request_stop(w->m, MACHINE_HOST_ERROR, "event loop failed");
+			else
+				worker_finish(w, MACHINE_HOST_ERROR, "event loop failed", EXIT_HOST_ERROR);
+		}
+		if (w->deadline_ns && w->m && now_ns() > w->deadline_ns)
+			machine_request_stop(w->m, MACHINE_TURNED_OFF, "guest did not shut down in time after SIGTERM");
+		for (int i = 0; i < n && w->st != W_STOPPED; i++) {
+			switch (evs[i].data.u64) {
+			case TAG_WAKE:
+				if (w->m) {
+					uint64_t v;
+					(void)!read(w->m->wake_fd, &v, sizeof(v));
+				}
+				break;
+			case TAG_SIGNAL:
+				on_signal(w);
+				break;
+			case TAG_SERIAL_IN:
+				on_serial_in(w);
+				break;
+			case TAG_SERIAL_LISTEN:
+				if (chardev_accept(&w->res.serial) == 0)
+					(void)epoll_add(w->ep, w->res.serial.in_fd, TAG_SERIAL_IN);
+				break;
+			case TAG_CTL_LISTEN:
+			case TAG_CTL_CONN:
+				ctl_handle(w->ctl, evs[i].data.u64);
+				break;
+			}
+		}
+		if (w->m && w->st != W_STOPPED && machine_outcome(w->m) != MACHINE_RUNNING) {
+			w->deadline_ns = 0;
+			boot_ended(w);
+		}
+	}
+}
+
+/* ---- control mode: the commands ----------------------------------------------------------- */
+
+static int cerr(struct ctl_error *err, const char *name, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int cerr(struct ctl_error *err, const char *name, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->name = name;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+/* Matches the received descriptors against what the definition needs: every one it needs,
+ * none it does not. Fills res (borrowing the descriptors). */
+static int match_fds(const struct vm_config *cfg, struct ctl_fds *f, struct machine_resources *res,
+		     struct ctl_error *err)
+{
+	bool want_serial = cfg->serial.kind != VM_CHARDEV_NONE && cfg->serial.kind != VM_CHARDEV_NULL;
+	bool want_console = cfg->console.kind != VM_CHARDEV_NONE && cfg->console.kind != VM_CHARDEV_NULL;
+
+	if (f->kvm < 0)
+		return cerr(err, "InvalidParameter", -ENOENT, "descriptor 'kvm' (/dev/kvm) was not sent");
+	if (!cfg->kernel)
+		return cerr(err, "InvalidParameter", -EINVAL,
+			    "no <kernel> in <os>: vmms boots a kernel directly (firmware boot is not supported yet)");
+	if (f->kernel < 0)
+		return cerr(err, "InvalidParameter", -ENOENT, "descriptor 'kernel' (%s) was not sent", cfg->kernel);
+	if (cfg->initrd && f->initrd < 0)
+		return cerr(err, "InvalidParameter", -ENOENT, "descriptor 'initrd' (%s) was not sent", cfg->initrd);
+	if (!cfg->initrd && f->initrd >= 0)
+		return cerr(err, "InvalidParameter", -EINVAL, "descriptor 'initrd' sent but the definition has no <initrd>");
+	if (want_serial && f->serial < 0)
+		return cerr(err, "InvalidParameter", -ENOENT, "descriptor 'serial' was not sent");
+	if (!want_serial && f->serial >= 0)
+		return cerr(err, "InvalidParameter", -EINVAL, "descriptor 'serial' sent but the definition has no serial port");
+	if (want_console && f->console < 0)
+		return cerr(err, "InvalidParameter", -ENOENT, "descriptor 'console' was not sent");
+	if (!want_console && f->console >= 0)
+		return cerr(err, "InvalidParameter", -EINVAL, "descriptor 'console' sent but the definition has no virtio console");
+	if (!cfg->vsock.enabled && f->vsock >= 0)
+		return cerr(err, "InvalidParameter", -EINVAL, "descriptor 'vsock' sent but the definition has no <vsock>");
+	for (unsigned i = 0; i < f->nr_disks; i++) {
+		bool found = false;
+
+		for (unsigned j = 0; j < cfg->nr_disks && !found; j++)
+			found = strcmp(cfg->disks[j].target, f->disks[i].target) == 0;
+		if (!found)
+			return cerr(err, "InvalidParameter", -EINVAL, "descriptor 'disk:%s' sent but the definition has no disk %s",
+				    f->disks[i].target, f->disks[i].target);
+	}
+	for (unsigned j = 0; j < cfg->nr_disks; j++) {
+		const struct vm_disk *d = &cfg->disks[j];
+		int fd = -1, fl;
+
+		for (unsigned i = 0; i < f->nr_disks; i++)
+			if (strcmp(d->target, f->disks[i].target) == 0)
+				fd = f->disks[i].fd;
+		if (fd < 0) {
+			resources_forget(res);
+			return cerr(err, "InvalidParameter", -ENOENT, "descriptor 'disk:%s' (%s) was not sent", d->target,
+				    d->path ? d->path : "");
+		}
+		fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || (!d->readonly && (fl & O_ACCMODE) != O_RDWR)) {
+			resources_forget(res);
+			return cerr(err, "InvalidParameter", -EBADF,
+				    "descriptor 'disk:%s' is not open for reading and writing; open it O_RDWR or mark the disk <readonly/>",
+				    d->target);
+		}
+		res->disk_fds[j] = fd;
+	}
+	res->kvm_fd = f->kvm;
+	res->kernel_fd = f->kernel;
+	res->initrd_fd = f->initrd;
+	if (want_serial)
+		chardev_from_fds(&res->serial, f->serial, f->serial);
+	else
+		chardev_from_fds(&res->serial, -1, -1);
+	if (want_console)
+		chardev_from_fds(&res->console, f->console, f->console);
+	else
+		chardev_from_fds(&res->console, -1, -1);
+	/* The vsock host side is optional: without it the guest's connections are refused.
+	 * Guest-initiated ones stay refused under a controller (no host path to reach). */
+	if (f->vsock >= 0 && vsock_host_adopt(f->vsock, NULL, &res->vsock) < 0) {
+		resources_forget(res);
+		return cerr(err, "Failed", -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* The descriptors now belong to res: forget them in the control channel. */
+static void fds_taken(struct ctl_fds *f)
+{
+	f->kvm = f->kernel = f->initrd = f->serial = f->console = f->vsock = -1;
+	for (unsigned i = 0; i < f->nr_disks; i++)
+		f->disks[i].fd = -1;
+}
+
+static int cmd_configure(struct worker *w, json_t *req, struct ctl_error *err)
+{
+	json_t *xml = json_object_get(req, "xml");
+	struct ctl_fds *f = ctl_fds(w->ctl);
+	struct vm_config *cfg = NULL;
+	char msg[512] = "";
+	int r;
+
+	if (w->st != W_UNCONFIGURED)
+		return cerr(err, "InvalidState", -EALREADY, "the VM is already configured (configure is allowed once)");
+	if (!json_is_string(xml))
+		return cerr(err, "InvalidParameter", -EINVAL, "'xml' missing or not a string");
+	r = domxml_parse(json_string_value(xml), json_string_length(xml), w->o.schema, &cfg, msg, sizeof(msg));
+	if (r < 0)
+		return cerr(err, r == -EOPNOTSUPP ? "NotSupported" : "InvalidParameter", r, "%s", msg);
+	r = check_host_limits(cfg, msg, sizeof(msg));
+	if (r < 0) {
 		vm_config_free(cfg);
-		return EXIT_USAGE;
+		return cerr(err, "InvalidParameter", r, "%s", msg);
 	}
-	if (resources_open(cfg, &res) < 0) {
-		resources_close(&res);
+	r = match_fds(cfg, f, &w->res, err);
+	if (r < 0) {
 		vm_config_free(cfg);
-		return EXIT_USAGE;
+		return r;
 	}
+	w->cfg = cfg;
+	r = boot_create(w, msg, sizeof(msg));
+	if (r < 0) {
+		/* The descriptors stay with the control channel for another try. */
+		resources_forget(&w->res);
+		w->cfg = NULL;
+		vm_config_free(cfg);
+		return cerr(err, r == -ENOEXEC || r == -EINVAL || r == -E2BIG ? "InvalidParameter" : "Failed", r,
+			    "%s", msg);
+	}
+	fds_taken(f);
+	ctl_fds_freeze(w->ctl);
+	w->res_set = true;
+	(void)epoll_add(w->ep, w->res.serial.in_fd, TAG_SERIAL_IN);
+	w->st = W_CONFIGURED;
+	log_info("%s: configured", cfg->name);
+	return 0;
+}
+
+static int worker_command(void *opaque, enum ctl_cmd cmd, json_t *req, json_t *reply, struct ctl_error *err)
+{
+	struct worker *w = opaque;
+	const char *now = worker_state_name(w->st);
+	int r;
+
+	if (w->st == W_STOPPED && cmd != CTL_CMD_QUERY)
+		return cerr(err, "InvalidState", -ESHUTDOWN, "the VM is off; the worker is exiting");
+	switch (cmd) {
+	case CTL_CMD_CONFIGURE:
+		return cmd_configure(w, req, err);
+	case CTL_CMD_START:
+		if (w->st != W_CONFIGURED)
+			return cerr(err, "InvalidState", -EINVAL, "VM is %s; start needs a configured VM that never ran",
+				    w->st == W_UNCONFIGURED ? "not configured" : now);
+		r = boot_start(w);
+		if (r < 0) {
+			machine_request_stop(w->m, MACHINE_HOST_ERROR, "cannot start the VM");
+			return cerr(err, "Failed", r, "cannot start the VM: %s", strerror(-r));
+		}
+		emit_state(w, "started");
+		return 0;
+	case CTL_CMD_PAUSE:
+		if (w->st != W_RUNNING)
+			return cerr(err, "InvalidState", -EINVAL, "VM is %s; only a running VM can be paused", now);
+		r = machine_pause(w->m);
+		if (r < 0 && r != -EALREADY)
+			return cerr(err, "Failed", r, "cannot pause: %s", strerror(-r));
+		w->st = W_PAUSED;
+		emit_state(w, "paused by the controller");
+		return 0;
+	case CTL_CMD_RESUME:
+		if (w->st != W_PAUSED)
+			return cerr(err, "InvalidState", -EINVAL, "VM is %s; only a paused VM can be resumed", now);
+		r = machine_resume(w->m);
+		if (r < 0 && r != -EALREADY)
+			return cerr(err, "Failed", r, "cannot resume: %s", strerror(-r));
+		w->st = W_RUNNING;
+		emit_state(w, "resumed by the controller");
+		return 0;
+	case CTL_CMD_RESET:
+		if (w->st != W_RUNNING && w->st != W_PAUSED)
+			return cerr(err, "InvalidState", -EINVAL, "VM is %s; only a running or paused VM can be reset", now);
+		machine_request_stop(w->m, MACHINE_TURNED_OFF, "reset by the controller");
+		r = boot_again(w);
+		if (r < 0)
+			return cerr(err, "Failed", r, "the machine could not be rebuilt; the worker exits");
+		emit_state(w, "reset by the controller");
+		return 0;
+	case CTL_CMD_STOP:
+		if (w->m) {
+			machine_request_stop(w->m, MACHINE_TURNED_OFF, "turned off by the controller");
+			machine_destroy(w->m);
+			w->m = NULL;
+		}
+		worker_finish(w, MACHINE_TURNED_OFF, "turned off by the controller", EXIT_TURNED_OFF);
+		return 0;
+	case CTL_CMD_SHUTDOWN:
+		if (w->st != W_RUNNING)
+			return cerr(err, "InvalidState", -EINVAL, "VM is %s; %s", now,
+				    w->st == W_PAUSED ? "resume it first" : "only a running VM can be shut down");
+		machine_power_button(w->m);
+		return 0;
+	case CTL_CMD_QUERY:
+		(void)json_object_set_new(reply, "version", json_integer(CTL_PROTO_VERSION));
+		(void)json_object_set_new(reply, "pid", json_integer(getpid()));
+		(void)json_object_set_new(reply, "configured", json_boolean(w->cfg != NULL));
+		(void)json_object_set_new(reply, "boots", json_integer(w->boots));
+		(void)json_object_set_new(reply, "sandboxed", json_boolean(w->sandboxed));
+		if (w->cfg) {
+			(void)json_object_set_new(reply, "name", json_string(w->cfg->name));
+			(void)json_object_set_new(reply, "vcpus", json_integer(w->cfg->vcpus));
+			(void)json_object_set_new(reply, "memory", json_integer((json_int_t)w->cfg->memory));
+		}
+		if (w->m && w->st != W_CONFIGURED)
+			(void)json_object_set_new(reply, "uptime_ms",
+						  json_integer((json_int_t)((now_ns() - w->m->boot_ns) / 1000000)));
+		return 0;
+	}
+	return cerr(err, "NotSupported", -EOPNOTSUPP, "unknown command");
+}
+
+static const char *worker_state_cb(void *opaque)
+{
+	return worker_state_name(((struct worker *)opaque)->st);
+}
+
+static const struct ctl_ops worker_ctl_ops = {
+	.command = worker_command,
+	.state = worker_state_cb,
+};
+
+/* Control mode: the final events wait (a little) for a controller to take them. */
+static void linger(struct worker *w)
+{
+	uint64_t until = now_ns() + LINGER_S * 1000000000ULL;
+
+	while (ctl_pending(w->ctl) && now_ns() < until) {
+		struct epoll_event ev;
+		int n = epoll_wait(w->ep, &ev, 1, 1000);
+
+		if (n == 1 && (ev.data.u64 == TAG_CTL_LISTEN || ev.data.u64 == TAG_CTL_CONN))
+			ctl_handle(w->ctl, ev.data.u64);
+	}
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+static int signals_setup(void)
+{
+	sigset_t set;
 
 	/* Signals are taken on the main loop; vCPU threads unblock only the kick signal. */
 	sigemptyset(&set);
@@ -329,52 +822,106 @@ int main(int argc, char **argv)
 	sigaddset(&set, HV_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigdelset(&set, HV_KICK_SIGNAL);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
 
-	for (unsigned boot = 0;; boot++) {
-		struct machine *m = NULL;
-		enum machine_outcome out;
+static int run_foreground(struct worker *w)
+{
+	char err[512] = "";
+	int r;
 
-		r = machine_create(cfg, &res, &m, err, sizeof(err));
-		if (r < 0) {
-			log_error("%s: %s", cfg->name, err);
-			status = r == -ENOEXEC || r == -EINVAL || r == -E2BIG || r == -ENOMEM ? EXIT_USAGE : EXIT_HOST_ERROR;
-			break;
-		}
-		if (o.check_only) {
-			machine_destroy(m);
-			printf("%s: definition and resources OK\n", cfg->name);
-			status = 0;
-			break;
-		}
-		if (boot == 0 && res.serial.kind == VM_CHARDEV_STDIO)
-			terminal_raw();
-		r = machine_start(m);
-		out = r < 0 ? MACHINE_HOST_ERROR : run_machine(m, sfd);
-		if (out != MACHINE_POWEROFF && out != MACHINE_REBOOT)
-			log_error("%s: %s (%s)", cfg->name, machine_outcome_name(out), m->outcome_detail);
-		else
-			log_debug("%s: %s", cfg->name, machine_outcome_name(out));
-		machine_destroy(m);
-		/* libvirt's <on_poweroff>, <on_reboot>, <on_crash>: restart means boot again. */
-		if ((out == MACHINE_REBOOT && cfg->on_reboot == VM_ACTION_RESTART) ||
-		    (out == MACHINE_POWEROFF && cfg->on_poweroff == VM_ACTION_RESTART) ||
-		    (out == MACHINE_CRASH && cfg->on_crash == VM_ACTION_RESTART))
-			continue;
-		switch (out) {
-		case MACHINE_POWEROFF: status = EXIT_POWEROFF; break;
-		case MACHINE_REBOOT: status = EXIT_REBOOT; break;
-		case MACHINE_CRASH: status = EXIT_CRASH; break;
-		case MACHINE_TURNED_OFF: status = EXIT_TURNED_OFF; break;
-		default: status = EXIT_HOST_ERROR; break;
-		}
-		break;
+	r = domxml_parse_file(w->o.config, w->o.schema, &w->cfg, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s", err);
+		return EXIT_USAGE;
+	}
+	if (check_host_limits(w->cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_USAGE;
+	}
+	w->res_set = true;
+	if (resources_open(w->cfg, &w->res) < 0)
+		return EXIT_USAGE;
+	r = boot_create(w, err, sizeof(err));
+	if (r < 0) {
+		log_error("%s: %s", w->cfg->name, err);
+		return r == -ENOEXEC || r == -EINVAL || r == -E2BIG || r == -ENOMEM ? EXIT_USAGE : EXIT_HOST_ERROR;
+	}
+	if (w->o.check_only) {
+		machine_destroy(w->m);
+		w->m = NULL;
+		printf("%s: definition and resources OK\n", w->cfg->name);
+		return 0;
+	}
+	if (w->res.serial.kind == VM_CHARDEV_STDIO)
+		terminal_raw();
+	if (epoll_add(w->ep, w->res.serial.in_fd, TAG_SERIAL_IN) < 0 ||
+	    epoll_add(w->ep, w->res.serial.listen_fd, TAG_SERIAL_LISTEN) < 0) {
+		log_error("cannot set up the event loop");
+		return EXIT_HOST_ERROR;
+	}
+	w->st = W_CONFIGURED;
+	if (boot_start(w) < 0)
+		return EXIT_HOST_ERROR;
+	worker_loop(w);
+	return w->status;
+}
+
+static int run_control(struct worker *w)
+{
+	int r = ctl_new(w->o.control_fd, &worker_ctl_ops, w, &w->ctl);
+
+	if (r < 0) {
+		log_error_errno(r, "--control-fd %d: not a listening Unix stream socket", w->o.control_fd);
+		return EXIT_USAGE;
+	}
+	r = ctl_attach(w->ctl, w->ep, TAG_CTL_LISTEN, TAG_CTL_CONN);
+	if (r < 0) {
+		log_error_errno(r, "cannot watch the control socket");
+		return EXIT_HOST_ERROR;
+	}
+	w->st = W_UNCONFIGURED;
+	worker_loop(w);
+	linger(w);
+	return w->status;
+}
+
+int main(int argc, char **argv)
+{
+	struct worker w = { .ep = -1, .sfd = -1, .status = EXIT_HOST_ERROR };
+	struct rlimit no_core = { 0, 0 };
+	int status;
+
+	log_set_prefix("vmms-worker");
+	(void)setrlimit(RLIMIT_CORE, &no_core);
+	resources_init(&w.res);
+	/* jansson seeds its hash function from /dev/urandom on first use: do it now, while the
+	 * worker may still open files. */
+	json_object_seed(0);
+	/* glibc loads the time zone file on the first gmtime_r() too (the RTC model uses it). */
+	tzset();
+	if (parse_args(argc, argv, &w.o) < 0)
+		return EXIT_USAGE;
+	w.foreground = w.o.control_fd < 0;
+	w.sfd = signals_setup();
+	w.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (w.sfd < 0 || w.ep < 0 || epoll_add(w.ep, w.sfd, TAG_SIGNAL) < 0) {
+		log_error_errno(errno, "cannot set up the event loop");
+		return EXIT_HOST_ERROR;
+	}
+	status = w.foreground ? run_foreground(&w) : run_control(&w);
+
+	if (w.m) {
+		machine_destroy(w.m);
+		w.m = NULL;
 	}
 	terminal_restore();
-	if (sfd >= 0)
-		close(sfd);
-	resources_close(&res);
-	vm_config_free(cfg);
+	ctl_free(w.ctl);
+	if (w.res_set)
+		resources_close(&w.res);
+	vm_config_free(w.cfg);
+	close(w.sfd);
+	close(w.ep);
 	return status;
 }

@@ -20,7 +20,7 @@ DOMAIN = """<domain type='kvm'>
   <name>{name}</name>
   <memory unit='MiB'>128</memory>
   <vcpu>2</vcpu>
-  <os><type arch='x86_64'>hvm</type><kernel>/boot/vmlinuz</kernel><cmdline>console=ttyS0</cmdline></os>
+  <os><type arch='x86_64'>hvm</type><kernel>/nonexistent/vmlinuz</kernel><cmdline>console=ttyS0</cmdline></os>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/tmp/{name}.img'/><target dev='vda' bus='virtio'/></disk>
     <serial type='file'><source path='/tmp/{name}.log'/></serial>
@@ -140,11 +140,12 @@ class VmmsdApiTest(unittest.TestCase):
         q = json.loads(self.virtctl("-o", "json", "query", "SELECT * FROM Msvm_MemorySettingData", check=0).stdout)
         self.assertEqual(sorted(x["VirtualQuantity"] for x in q), [128, 128])
         self.assertEqual(self.virtctl("query", "SELECT FROM", check=1).returncode, 1)
-        # state changes: invalid transition is refused, start says it is not supported yet
+        # state changes: invalid transition is refused; a start whose kernel is missing fails
+        # its job, and virtctl reports the job's error naming the file
         p = self.virtctl("pause", "web1", check=1)
         self.assertIn("InvalidStateTransition", p.stderr)
         p = self.virtctl("start", "web1", check=1)
-        self.assertIn("NotSupported", p.stderr)
+        self.assertIn("/nonexistent/vmlinuz", p.stderr)
         self.virtctl("info", "nosuchvm", check=3)
         info = self.virtctl("info", "web1", check=0).stdout
         self.assertIn("CPUs", info)

@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: GPL-2.0-only
+"""Helpers for end-to-end tests that run a private vmmsd with real workers: the daemon in a
+temp dir, a JSON-RPC client, ring-3 test guest definitions and waiting for states and jobs."""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+CS_EVENTS = "SELECT * FROM __InstanceModificationEvent WHERE TargetInstance ISA 'Msvm_ComputerSystem'"
+RUNNING, OFF, PAUSED, STARTING, STOPPING, PAUSING, RESUMING = 2, 3, 9, 10, 32774, 32776, 32777
+
+
+def build_dir():
+    return pathlib.Path(os.environ.get("VMMS_BUILD", ROOT / "build")).resolve()
+
+
+def guest_elf(name):
+    """A ring-3 test guest (tests/guests), built by `make test-guests` into BUILD/guests."""
+    return build_dir() / "guests" / f"{name}.elf"
+
+
+def guest_xml(name, elf, memory_mib=32, vcpus=1, extra=""):
+    return (f"<domain type='kvm'><name>{name}</name><memory unit='MiB'>{memory_mib}</memory>"
+            f"<vcpu>{vcpus}</vcpu><os><type arch='x86_64'>hvm</type><kernel>{elf}</kernel></os>"
+            "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>"
+            f"<devices><serial type='stdio'><target port='0'/></serial>{extra}</devices></domain>")
+
+
+class Client:
+    def __init__(self, path, timeout=30):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.buf = b""
+        self.next_id = 0
+        self.events = []
+
+    def read_msg(self):
+        while b"\n" not in self.buf:
+            d = self.sock.recv(65536)
+            if not d:
+                return None
+            self.buf += d
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def call(self, method, **params):
+        """The full response (result or error); notifications met on the way are kept."""
+        self.next_id += 1
+        self.sock.sendall((json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method,
+                                       "params": params}) + "\n").encode())
+        while True:
+            m = self.read_msg()
+            if m is None:
+                raise ConnectionError("vmmsd closed the connection")
+            if m.get("method") == "Event":
+                self.events.append(m["params"]["Event"])
+                continue
+            if m.get("id") == self.next_id:
+                return m
+
+    def result(self, method, **params):
+        r = self.call(method, **params)
+        if "error" in r:
+            raise RuntimeError(f"{method}: {r['error']}")
+        return r["result"]
+
+    def next_event(self, timeout=10):
+        if self.events:
+            return self.events.pop(0)
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                m = self.read_msg()
+                if m is None:
+                    return None
+                if m.get("method") == "Event":
+                    return m["params"]["Event"]
+        except (TimeoutError, socket.timeout):
+            return None
+        finally:
+            self.sock.settimeout(30)
+
+    def close(self):
+        self.sock.close()
+
+
+class Vmmsd:
+    """A private vmmsd: its own state and runtime directories and config."""
+
+    def __init__(self, tmp, uid_min=200000, uid_max=200999, extra_conf=""):
+        self.dir = pathlib.Path(tmp)
+        self.state = self.dir / "state"
+        self.run = self.dir / "run"
+        self.sock = self.run / "vmms.sock"
+        self.conf = self.dir / "vmmsd.conf"
+        self.conf.write_text(f"socket_group = vmms-e2e-nonexistent\nworker_uid_min = {uid_min}\n"
+                             f"worker_uid_max = {uid_max}\nworker_path = {build_dir() / 'vmms-worker'}\n"
+                             f"max_clients = 200\n{extra_conf}")
+        self.log_path = self.dir / "vmmsd.log"
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(build_dir() / "vmmsd"), "--foreground", "--config", str(self.conf),
+                                      "--state-dir", str(self.state), "--runtime-dir", str(self.run)],
+                                     stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        for _ in range(400):
+            if self.sock.exists():
+                try:
+                    Client(self.sock).close()
+                    return self
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vmmsd exited with {self.proc.returncode}: {self.log()}")
+            time.sleep(0.025)
+        raise RuntimeError("vmmsd did not start listening")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self):
+        """SIGTERM; then turn off every VM still running so no worker outlives the test."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+        for pidf in self.run.glob("vms/*/pid"):
+            try:
+                os.kill(int(pidf.read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+    def client(self):
+        return Client(self.sock)
+
+    def virtctl(self, *args, timeout=60):
+        return subprocess.run([str(build_dir() / "virtctl"), "--socket", str(self.sock)] + [str(a) for a in args],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def worker_pid(self, name):
+        return int((self.run / "vms" / name / "pid").read_text())
+
+
+def cs_path(c, name):
+    r = c.result("ExecQuery", Query=f"SELECT * FROM Msvm_ComputerSystem WHERE ElementName = '{name}'")
+    assert len(r) == 1, r
+    return r[0]["__PATH"]
+
+
+def cs(c, name):
+    return c.result("ExecQuery", Query=f"SELECT * FROM Msvm_ComputerSystem WHERE ElementName = '{name}'")[0]
+
+
+def define(c, xml):
+    r = c.result("InvokeMethod", ObjectPath="Msvm_VirtualSystemManagementService", MethodName="DefineSystem",
+                 Parameters={"SystemDefinition": xml})
+    return r
+
+
+def request_state(c, name, state):
+    """Full InvokeMethod response of RequestStateChange."""
+    return c.call("InvokeMethod", ObjectPath=cs_path(c, name), MethodName="RequestStateChange",
+                  Parameters={"RequestedState": state})
+
+
+def wait_job(c, job_path, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        j = c.result("GetInstance", ObjectPath=job_path)
+        if j["JobState"] != 4:
+            return j
+        time.sleep(0.02)
+    raise TimeoutError(f"job {job_path} still running")
+
+
+def wait_state(c, name, state, timeout=30):
+    end = time.time() + timeout
+    while time.time() < end:
+        o = cs(c, name)
+        if o["EnabledState"] == state:
+            return o
+        time.sleep(0.02)
+    raise TimeoutError(f"VM {name} is {cs(c, name)['EnabledState']}, not {state}")
+
+
+def proc_status(pid):
+    out = {}
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.strip()
+    return out
+
+
+def cpu_ticks(pid):
+    f = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Host side of virtio-vsock: the per-VM listening Unix socket and the "<path>_P" connector. */
+#include "worker/vsock_host.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+
+#define PORT_SUFFIX_MAX 11 /* "_4294967295" */
+
+static int addr_for(const char *path, uint32_t port, bool with_port, struct sockaddr_un *sa)
+{
+	int n;
+
+	*sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	n = with_port ? snprintf(sa->sun_path, sizeof(sa->sun_path), "%s_%u", path, port)
+		      : snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", path);
+	return n < 0 || (size_t)n >= sizeof(sa->sun_path) ? -ENAMETOOLONG : 0;
+}
+
+/* Guest-initiated connection to host port `port`: a non-blocking connect to "<path>_<port>".
+ * A Unix connect either completes or fails at once (EAGAIN when the backlog is full), so
+ * this never blocks the io thread. */
+static int host_connect(void *opaque, uint32_t port)
+{
+	const struct vsock_host *h = opaque;
+	struct sockaddr_un sa;
+	int fd, r;
+
+	if (!h || !h->path)
+		return -ECONNREFUSED;
+	r = addr_for(h->path, port, true, &sa);
+	if (r < 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+const struct virtio_vsock_host_ops vsock_host_ops = {
+	.connect = host_connect,
+};
+
+/* Is there a live listener on sa? (A socket file left by a dead worker refuses.) */
+static bool socket_alive(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool alive;
+
+	if (fd < 0)
+		return true; /* cannot tell: do not remove it */
+	alive = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno != ECONNREFUSED;
+	close(fd);
+	return alive;
+}
+
+int vsock_host_open(const char *path, struct vsock_host **ret, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	struct vsock_host *h;
+	int fd, r;
+
+	if (strlen(path) + PORT_SUFFIX_MAX >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "vsock socket %s: path too long (at most %zu bytes, to leave room for _PORT)",
+			 path, sizeof(sa.sun_path) - 1 - PORT_SUFFIX_MAX);
+		return -ENAMETOOLONG;
+	}
+	(void)addr_for(path, 0, false, &sa);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "vsock socket %s: exists and is not a socket; remove it or choose another path", path);
+			return -EEXIST;
+		}
+		if (socket_alive(&sa)) {
+			snprintf(err, errlen, "vsock socket %s: in use by another program (another worker for this VM?)", path);
+			return -EADDRINUSE;
+		}
+		(void)unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "vsock socket %s: cannot create it: %s", path, strerror(-r));
+		return r;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "vsock socket %s: cannot listen on it: %s", path, strerror(-r));
+		close(fd);
+		return r;
+	}
+	r = vsock_host_adopt(fd, path, &h);
+	if (r < 0) {
+		snprintf(err, errlen, "vsock socket %s: %s", path, strerror(-r));
+		close(fd);
+		(void)unlink(path);
+		return r;
+	}
+	h->bound = true;
+	*ret = h;
+	return 0;
+}
+
+int vsock_host_adopt(int listen_fd, const char *path, struct vsock_host **ret)
+{
+	struct vsock_host *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	h->listen_fd = listen_fd;
+	if (path && !(h->path = strdup(path))) {
+		free(h);
+		return -ENOMEM;
+	}
+	*ret = h;
+	return 0;
+}
+
+void vsock_host_close(struct vsock_host *h)
+{
+	if (!h)
+		return;
+	if (h->listen_fd >= 0)
+		close(h->listen_fd);
+	if (h->bound && h->path)
+		(void)unlink(h->path);
+	free(h->path);
+	free(h);
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The host side of a VM's virtio-vsock: the listening Unix socket host programs connect to
+ * ("CONNECT <port>\n"), and the connector that takes a guest's connection to host port P to
+ * the listener at "<path>_P". In the foreground the worker binds the socket itself; under
+ * vmmsd the parent hands over the listening fd (vsock_host_adopt) and, since a sandboxed
+ * worker cannot reach host paths, guest-initiated connections are refused unless a path
+ * reachable from the worker is given.
+ */
+#ifndef VMMS_WORKER_VSOCK_HOST_H
+#define VMMS_WORKER_VSOCK_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices/virtio/vsock.h"
+
+struct vsock_host {
+	int listen_fd;
+	char *path;     /* base for "<path>_P"; NULL: guest-initiated connections are refused */
+	bool bound;     /* we created path (vsock_host_open) and unlink it on close */
+};
+
+/* Binds and listens on path (a stale socket left by a dead worker is replaced; a live one or
+ * any other file is an error). On failure writes one line into err. 0 or -errno. */
+int vsock_host_open(const char *path, struct vsock_host **ret, char *err, size_t errlen);
+/* Takes a listening socket handed over by the parent; path may be NULL. 0 or -errno. */
+int vsock_host_adopt(int listen_fd, const char *path, struct vsock_host **ret);
+/* Closes the socket (and removes the path vsock_host_open created). Accepts NULL. */
+void vsock_host_close(struct vsock_host *h);
+
+/* The device's connector over a struct vsock_host (opaque). */
+extern const struct virtio_vsock_host_ops vsock_host_ops;
+
+#endif
