@@ -478,6 +478,22 @@ static void remove_tree_files(int parent_fd, const char *dir)
 	(void)unlinkat(parent_fd, dir, AT_REMOVEDIR);
 }
 
+/* renameat2(RENAME_NOREPLACE), with a fallback for file systems that lack it (9p, some
+ * network file systems answer EINVAL): refuse an existing target, then rename. The registry
+ * is only changed by vmmsd's one thread, so the check cannot race another define. */
+static int rename_noreplace(int dfd, const char *from, const char *to)
+{
+	if (renameat2(dfd, from, dfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (faccessat(dfd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return renameat(dfd, from, dfd, to);
+}
+
 int registry_define(struct registry *r, const char *xml, size_t len, struct vm_entry **ret,
 		    char *err, size_t errlen)
 {
@@ -533,7 +549,7 @@ int registry_define(struct registry *r, const char *xml, size_t len, struct vm_e
 	close(dfd);
 	if (rc < 0)
 		goto fail_dir;
-	if (renameat2(r->vms_fd, tmpdir, r->vms_fd, vm->name, RENAME_NOREPLACE) < 0) {
+	if (rename_noreplace(r->vms_fd, tmpdir, vm->name) < 0) {
 		rc = -errno;
 		goto fail_dir;
 	}
