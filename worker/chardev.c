@@ -93,6 +93,34 @@ void chardev_from_fds(struct chardev *c, int out_fd, int in_fd)
 	snprintf(c->desc, sizeof(c->desc), "fd %d", out_fd);
 }
 
+int chardev_replace(struct chardev *c, int fd, uint64_t *dropped)
+{
+	int old_in, old_out;
+
+	/* Only a socket the parent handed over (kind unix, no listening socket) has a peer that
+	 * can be replaced; a terminal or a file has none. */
+	if (c->kind != VM_CHARDEV_UNIX || c->listen_fd >= 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&c->lock);
+	old_in = c->in_fd;
+	old_out = c->out_fd;
+	c->out_fd = c->in_fd = fd;
+	if (dropped)
+		*dropped = c->dropped;
+	c->dropped = 0;
+	/* Closed under the lock: no writer can hold the old number while it is reused. */
+	if (old_in >= 0 && old_in != old_out)
+		close(old_in);
+	if (old_out >= 0)
+		close(old_out);
+	pthread_mutex_unlock(&c->lock);
+	snprintf(c->desc, sizeof(c->desc), "fd %d", fd);
+	return 0;
+}
+
 void chardev_close(struct chardev *c)
 {
 	if (!c)
@@ -110,8 +138,13 @@ void chardev_close(struct chardev *c)
 void chardev_write(struct chardev *c, const uint8_t *buf, size_t len)
 {
 	pthread_mutex_lock(&c->lock);
-	if (c->out_fd < 0)
+	if (c->out_fd < 0) {
+		/* A socket with no peer (vmmsd restarting, no console client): the output is lost
+		 * and counted, the vCPU goes on. */
+		if (c->kind == VM_CHARDEV_UNIX)
+			c->dropped += len;
 		goto out;
+	}
 	if (c->kind == VM_CHARDEV_UNIX) {
 		/* A socket peer that stops reading must not stall a vCPU: drop and count. */
 		ssize_t n = send(c->out_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -158,7 +191,12 @@ ssize_t chardev_read(struct chardev *c, uint8_t *buf, size_t len)
 
 	if (c->in_fd < 0)
 		return -EAGAIN;
-	n = read(c->in_fd, buf, len);
+	/* A socket's descriptor may have been replaced since epoll reported the old one ready:
+	 * never block the main loop on the new one. */
+	if (c->kind == VM_CHARDEV_UNIX)
+		n = recv(c->in_fd, buf, len, MSG_DONTWAIT);
+	else
+		n = read(c->in_fd, buf, len);
 	if (n < 0)
 		return errno == EINTR ? -EAGAIN : -errno;
 	if (n == 0 && c->kind == VM_CHARDEV_UNIX) {

@@ -20,7 +20,7 @@ struct chardev {
 	int in_fd;      /* where guest input comes from, -1 for none */
 	int listen_fd;  /* UNIX bind mode: accepting socket */
 	pthread_mutex_t lock;
-	uint64_t dropped; /* bytes dropped because a socket peer did not read */
+	uint64_t dropped; /* bytes dropped: a socket peer did not read, or none was attached */
 	char desc[128]; /* for messages: "file /var/log/x", "unix socket /run/x" */
 };
 
@@ -29,7 +29,17 @@ int chardev_open(struct chardev *c, const struct vm_chardev *cfg, char *err, siz
 /* Wraps fds handed over by the parent (out_fd may equal in_fd for a socket). */
 void chardev_from_fds(struct chardev *c, int out_fd, int in_fd);
 void chardev_close(struct chardev *c);
-/* Writes guest output; never blocks on a socket (drops and counts instead). */
+/*
+ * Gives a socket backend a new peer (the parent's new end after vmmsd restarted): the old
+ * descriptors are closed and fd becomes both output and input, all under the lock, so a vCPU
+ * writing at the same moment writes whole to the old stream or to the new one, never to a
+ * closed (or reused) descriptor. Takes fd, also on failure. *dropped (may be NULL) gets the
+ * bytes dropped since the last replacement. 0, or -EINVAL for a backend that is not a socket
+ * handed over by the parent.
+ */
+int chardev_replace(struct chardev *c, int fd, uint64_t *dropped);
+/* Writes guest output; never blocks on a socket (drops and counts instead, also while the
+ * socket has no peer). */
 void chardev_write(struct chardev *c, const uint8_t *buf, size_t len);
 /* Accepts a pending connection on a listening socket (called from the main loop). */
 int chardev_accept(struct chardev *c);

@@ -125,6 +125,12 @@ int ctl_new(int listen_fd, const struct ctl_ops *ops, void *opaque, struct ctl *
 	len = sizeof(acc);
 	if (type != SOCK_STREAM || getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0 || !acc)
 		return -ENOTSOCK;
+	/* A connection's SO_PEERCRED is the credentials of the last listen() on the socket: that
+	 * was vmmsd, which made it. Listening again (allowed on a listening socket) makes every
+	 * later connection name this worker, which a reattaching vmmsd verifies. A connection
+	 * already waiting in the backlog keeps the old credentials. */
+	if (listen(listen_fd, CTL_LISTEN_BACKLOG) < 0)
+		return -errno;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -329,6 +335,43 @@ static int fd_check_type(const char *name, int fd, struct ctl_error *err)
 	return 0;
 }
 
+static bool replaceable(const char *name)
+{
+	return strcmp(name, "serial") == 0 || strcmp(name, "console") == 0;
+}
+
+/* "fds" after configure: only new streams for "serial" and "console" (a restarted vmmsd's
+ * console), each name at most once, handed to the worker all together or not at all. */
+static int cmd_fds_replace(struct ctl *c, json_t *names, struct ctl_error *err)
+{
+	struct ctl_frame *fr = &c->fr;
+	const char *list[CTL_MAX_FDS];
+	size_t n = json_array_size(names);
+	int r;
+
+	if (!c->ops->replace_fds)
+		return fail(err, "InvalidState", -EBUSY, "the VM is configured; descriptors can no longer change");
+	for (size_t i = 0; i < n; i++) {
+		const char *name = json_string_value(json_array_get(names, i));
+
+		if (!name || !replaceable(name))
+			return fail(err, "InvalidState", -EBUSY,
+				    "the VM is configured; only 'serial' and 'console' can be replaced");
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(name, list[j]) == 0)
+				return fail(err, "InvalidParameter", -EEXIST, "descriptor '%s' named twice", name);
+		r = fd_check_type(name, fr->fds[i], err);
+		if (r < 0)
+			return r;
+		list[i] = name;
+	}
+	r = c->ops->replace_fds(c->opaque, list, fr->fds, n, err);
+	if (r < 0)
+		return r;
+	/* Whatever the handler took is -1 now; frame_reset closes nothing it owns. */
+	return 0;
+}
+
 /* "fds": all or nothing; on success the descriptors move into c->fds. */
 static int cmd_fds(struct ctl *c, json_t *req, struct ctl_error *err)
 {
@@ -337,8 +380,6 @@ static int cmd_fds(struct ctl *c, json_t *req, struct ctl_error *err)
 	size_t n;
 	int r;
 
-	if (c->fds_frozen)
-		return fail(err, "InvalidState", -EBUSY, "the VM is configured; descriptors can no longer change");
 	if (!json_is_array(names))
 		return fail(err, "InvalidParameter", -EINVAL, "'names' must be an array of descriptor names");
 	n = json_array_size(names);
@@ -346,6 +387,8 @@ static int cmd_fds(struct ctl *c, json_t *req, struct ctl_error *err)
 		return fail(err, "InvalidParameter", -EINVAL, "%zu names for %zu descriptors", n, fr->nfds);
 	if (n == 0)
 		return fail(err, "InvalidParameter", -EINVAL, "no descriptors attached");
+	if (c->fds_frozen)
+		return cmd_fds_replace(c, names, err);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = json_string_value(json_array_get(names, i));
 		int *slot;

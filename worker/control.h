@@ -22,6 +22,7 @@
 #define CTL_EVENT_QUEUE 64      /* events kept while no controller is connected */
 #define CTL_FRAMES_PER_WAKE 16  /* requests served per readable event (fairness) */
 #define CTL_SEND_TIMEOUT_S 5    /* a controller that does not read for this long is dropped */
+#define CTL_LISTEN_BACKLOG 4    /* connections waiting while one controller is served */
 
 enum ctl_cmd {
 	CTL_CMD_CONFIGURE,
@@ -56,11 +57,19 @@ struct ctl_ops {
 	int (*command)(void *opaque, enum ctl_cmd cmd, json_t *req, json_t *reply, struct ctl_error *err);
 	/* The state every reply carries (CTL_STATE_*). */
 	const char *(*state)(void *opaque);
+	/* After ctl_fds_freeze(): an "fds" request that names only "serial" and "console"
+	 * replaces those streams (vmmsd restarted and made new ones). names[i] goes with fds[i],
+	 * already checked (valid, distinct, stream sockets). All or nothing: on success the
+	 * callee owns every descriptor and sets fds[i] to -1; on failure it sets err and takes
+	 * none. NULL: such requests are refused with InvalidState. */
+	int (*replace_fds)(void *opaque, const char *const *names, int *fds, size_t n, struct ctl_error *err);
 };
 
 struct ctl;
 
-/* Takes listen_fd (closed by ctl_free). 0 or -errno. */
+/* Takes listen_fd (closed by ctl_free) and calls listen() on it again, so that SO_PEERCRED of
+ * a controller's connection names this process (pid and uid), not whoever created the
+ * socket: a restarted vmmsd checks it before it trusts the worker. 0 or -errno. */
 int ctl_new(int listen_fd, const struct ctl_ops *ops, void *opaque, struct ctl **ret);
 /* Closes the connection, the listening socket and every descriptor still held. NULL-safe. */
 void ctl_free(struct ctl *c);
@@ -72,7 +81,8 @@ void ctl_handle(struct ctl *c, uint64_t tag);
 
 /* Descriptors received with "fds"; a command handler may take one by setting it to -1. */
 struct ctl_fds *ctl_fds(struct ctl *c);
-/* No more "fds" requests accepted (after configure): they get InvalidState. */
+/* No more "fds" requests accepted (after configure): they get InvalidState, except the
+ * replacement of "serial" and "console" through ctl_ops.replace_fds. */
 void ctl_fds_freeze(struct ctl *c);
 
 /* Sends an event (steals the reference): after the reply when a request is being served,

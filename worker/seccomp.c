@@ -74,6 +74,8 @@ static const struct sc_rule sc_rules[] = {
 	/* a foreground worker's vsock reaches host listeners at "<path>_P" itself (under vmmsd
 	 * the worker has no host paths to reach) */
 	{ "socket", K_BASE | K_IO | K_FG, ARG_UNIX }, { "connect", K_BASE | K_IO | K_FG, ARG_ANY },
+	/* ... and removes its vsock socket file when the VM ends (main thread) */
+	{ "unlink", K_BASE | K_FG, ARG_ANY },
 	{ "clone", K_BASE | K_IO, ARG_THREAD }, { "clone3", K_BASE | K_IO, ARG_ENOSYS },
 	{ "set_robust_list", K_BASE | K_IO, ARG_ANY }, { "rseq", K_BASE | K_IO, ARG_ANY }, { "sigaltstack", K_BASE | K_IO, ARG_ANY },
 	/* the main thread: control channel, event loop, rebuilding the machine on reset */

@@ -31,8 +31,8 @@
 #include "lib/util.h"
 #include "worker/control.h"
 #include "worker/machine.h"
-#include "worker/seccomp.h"
 #include "worker/vsock_host.h"
+#include "worker/seccomp.h"
 
 enum {
 	EXIT_POWEROFF = 0,
@@ -61,6 +61,9 @@ static const char usage_text[] =
 	"      --seccomp MODE  kill (default), trap, log or off: what a system call outside\n"
 	"                      the allow-lists does\n"
 	"      --check         validate the definition and the host resources, then exit\n"
+	"      --vsock-socket PATH  host side of <vsock>: programs connect to PATH and write\n"
+	"                      'CONNECT <port>\\n' to reach a guest port; guest connections to\n"
+	"                      host port P go to PATH_P (without it, they are refused)\n"
 	"  -v, --verbose       log debug messages\n"
 	"  -h, --help          show this help\n"
 	"\n"
@@ -76,6 +79,7 @@ struct worker_opts {
 	int control_fd;
 	enum worker_seccomp_mode seccomp;
 	bool check_only;
+	const char *vsock_socket;
 };
 
 enum worker_state {
@@ -118,6 +122,7 @@ static int parse_args(int argc, char **argv, struct worker_opts *o)
 		{ "schema", required_argument, NULL, 's' },
 		{ "seccomp", required_argument, NULL, 'S' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "vsock-socket", required_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -131,6 +136,7 @@ static int parse_args(int argc, char **argv, struct worker_opts *o)
 		case 'c': o->config = optarg; break;
 		case 's': o->schema = optarg; break;
 		case 'k': o->check_only = true; break;
+		case 'V': o->vsock_socket = optarg; break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h': fputs(usage_text, stdout); exit(0);
 		case 'f': {
@@ -783,6 +789,48 @@ static int worker_command(void *opaque, enum ctl_cmd cmd, json_t *req, json_t *r
 	return cerr(err, "NotSupported", -EOPNOTSUPP, "unknown command");
 }
 
+/* A restarted vmmsd hands over new streams for the serial port and the virtio console: the
+ * old ones ended with the old vmmsd. Runs on the main loop, like every read of the input side;
+ * the vCPUs write concurrently, which chardev_replace() serialises. */
+static int worker_replace_fds(void *opaque, const char *const *names, int *fds, size_t n, struct ctl_error *err)
+{
+	struct worker *w = opaque;
+
+	if (!w->cfg || w->st == W_STOPPED)
+		return cerr(err, "InvalidState", -EINVAL, "the VM is %s; there is no stream to replace",
+			    w->cfg ? "off" : "not configured");
+	/* All or nothing: every name must be a port the definition has, before anything moves. */
+	for (size_t i = 0; i < n; i++) {
+		const struct vm_chardev *cd = strcmp(names[i], "serial") == 0 ? &w->cfg->serial : &w->cfg->console;
+		const struct chardev *c = cd == &w->cfg->serial ? &w->res.serial : &w->res.console;
+
+		if (cd->kind == VM_CHARDEV_NONE || cd->kind == VM_CHARDEV_NULL)
+			return cerr(err, "InvalidParameter", -ENOENT, "descriptor '%s' sent but the definition has no %s",
+				    names[i], cd == &w->cfg->serial ? "serial port" : "virtio console");
+		/* Under a controller both are sockets it handed over (match_fds); anything else
+		 * has no peer to replace. */
+		if (c->kind != VM_CHARDEV_UNIX || c->listen_fd >= 0)
+			return cerr(err, "NotSupported", -EOPNOTSUPP, "the %s backend cannot take a new stream", names[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool serial = strcmp(names[i], "serial") == 0;
+		struct chardev *c = serial ? &w->res.serial : &w->res.console;
+		uint64_t dropped = 0;
+		int fd = fds[i];
+
+		fds[i] = -1;
+		/* Input is watched before the swap, so nothing the guest is sent is missed; the old
+		 * descriptor leaves the epoll set when it is closed (its only reference). */
+		if (serial && epoll_add(w->ep, fd, TAG_SERIAL_IN) < 0)
+			log_warning("%s: cannot watch the new serial stream for input", w->cfg->name);
+		if (chardev_replace(c, fd, &dropped) < 0)
+			continue; /* checked above; it closed fd, which left the epoll set with it */
+		log_info("%s: %s stream replaced by the controller; %llu bytes of guest output dropped while none was attached",
+			 w->cfg->name, names[i], (unsigned long long)dropped);
+	}
+	return 0;
+}
+
 static const char *worker_state_cb(void *opaque)
 {
 	return worker_state_name(((struct worker *)opaque)->st);
@@ -791,6 +839,7 @@ static const char *worker_state_cb(void *opaque)
 static const struct ctl_ops worker_ctl_ops = {
 	.command = worker_command,
 	.state = worker_state_cb,
+	.replace_fds = worker_replace_fds,
 };
 
 /* Control mode: the final events wait (a little) for a controller to take them. */
@@ -843,6 +892,15 @@ static int run_foreground(struct worker *w)
 	w->res_set = true;
 	if (resources_open(w->cfg, &w->res) < 0)
 		return EXIT_USAGE;
+	if (w->o.vsock_socket && !w->cfg->vsock.enabled) {
+		log_error("--vsock-socket %s: the definition has no <vsock>; add <vsock model='virtio'/>", w->o.vsock_socket);
+		return EXIT_USAGE;
+	}
+	if (w->o.vsock_socket && !w->o.check_only &&
+	    vsock_host_open(w->o.vsock_socket, &w->res.vsock, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_USAGE;
+	}
 	r = boot_create(w, err, sizeof(err));
 	if (r < 0) {
 		log_error("%s: %s", w->cfg->name, err);

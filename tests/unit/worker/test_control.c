@@ -56,6 +56,34 @@ static const char *fake_state(void *opaque)
 
 static const struct ctl_ops fake_ops = { .command = fake_command, .state = fake_state };
 
+/* A worker that takes replacement streams: keeps the last descriptor per name. */
+struct replacer {
+	int serial, console;
+	unsigned calls;
+	bool refuse;
+};
+
+static int fake_replace(void *opaque, const char *const *names, int *fds, size_t n, struct ctl_error *err)
+{
+	struct replacer *r = opaque;
+
+	r->calls++;
+	if (r->refuse) {
+		err->name = "InvalidParameter";
+		snprintf(err->message, sizeof(err->message), "no such port");
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int *slot = strcmp(names[i], "serial") == 0 ? &r->serial : &r->console;
+
+		if (*slot >= 0)
+			close(*slot);
+		*slot = fds[i];
+		fds[i] = -1;
+	}
+	return 0;
+}
+
 static int connect_client(struct fixture *f)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -292,6 +320,99 @@ static void test_fds(void **state)
 	close(sp[1]);
 }
 
+/* After configure, "fds" may only replace "serial" and "console", all or nothing, and only
+ * with stream sockets; the handler owns what it took, the rest is closed. */
+static void test_fds_replace_after_configure(void **state)
+{
+	struct fixture *f = *state;
+	static const struct ctl_ops ops = { .command = fake_command, .state = fake_state, .replace_fds = fake_replace };
+	struct replacer rp = { .serial = -1, .console = -1 };
+	struct fixture g = { .ep = -1 };
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), sp[2], sp2[2], p[2], fds[2];
+	json_t *rep;
+	char c;
+
+	/* a second channel with a replacing worker, on its own abstract address */
+	g.sa.sun_family = AF_UNIX;
+	snprintf(g.sa.sun_path + 1, sizeof(g.sa.sun_path) - 1, "vmms-unit-ctl-r-%d", getpid());
+	g.salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(g.sa.sun_path + 1));
+	assert_int_equal(bind(l, (struct sockaddr *)&g.sa, g.salen), 0);
+	assert_int_equal(listen(l, 4), 0);
+	assert_int_equal(ctl_new(l, &ops, &rp, &g.ctl), 0);
+	g.ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_int_equal(ctl_attach(g.ctl, g.ep, TAG_L, TAG_C), 0);
+	g.client = connect_client(&g);
+	ctl_fds_freeze(g.ctl);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp2), 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+
+	/* a channel whose worker cannot replace anything refuses (the fixture's) */
+	ctl_fds_freeze(f->ctl);
+	rep = roundtrip(f, "{\"id\":1,\"cmd\":\"fds\",\"names\":[\"serial\"]}", &sp[1], 1);
+	assert_string_equal(err_name(rep), "InvalidState");
+	json_decref(rep);
+
+	/* other names stay frozen; a pipe is not a stream; twice the same name; all refused
+	 * before the handler runs */
+	rep = roundtrip(&g, "{\"id\":2,\"cmd\":\"fds\",\"names\":[\"kvm\"]}", &sp[1], 1);
+	assert_string_equal(err_name(rep), "InvalidState");
+	json_decref(rep);
+	fds[0] = sp[1];
+	fds[1] = p[1];
+	rep = roundtrip(&g, "{\"id\":3,\"cmd\":\"fds\",\"names\":[\"serial\",\"disk:vda\"]}", fds, 2);
+	assert_string_equal(err_name(rep), "InvalidState");
+	json_decref(rep);
+	rep = roundtrip(&g, "{\"id\":4,\"cmd\":\"fds\",\"names\":[\"serial\"]}", &p[1], 1);
+	assert_string_equal(err_name(rep), "InvalidParameter");
+	json_decref(rep);
+	fds[0] = fds[1] = sp[1];
+	rep = roundtrip(&g, "{\"id\":5,\"cmd\":\"fds\",\"names\":[\"serial\",\"serial\"]}", fds, 2);
+	assert_string_equal(err_name(rep), "InvalidParameter");
+	json_decref(rep);
+	assert_int_equal(rp.calls, 0);
+
+	/* the handler's refusal is the reply */
+	rp.refuse = true;
+	rep = roundtrip(&g, "{\"id\":6,\"cmd\":\"fds\",\"names\":[\"console\"]}", &sp[1], 1);
+	assert_string_equal(err_name(rep), "InvalidParameter");
+	json_decref(rep);
+	assert_int_equal(rp.calls, 1);
+	assert_int_equal(rp.console, -1);
+	rp.refuse = false;
+
+	/* accepted: the worker holds a working end of the new stream, and may take it again */
+	fds[0] = sp[1];
+	fds[1] = sp2[1];
+	rep = roundtrip(&g, "{\"id\":7,\"cmd\":\"fds\",\"names\":[\"serial\",\"console\"]}", fds, 2);
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	json_decref(rep);
+	assert_true(rp.serial >= 0 && rp.console >= 0);
+	assert_int_equal(write(rp.serial, "s", 1), 1);
+	assert_int_equal(read(sp[0], &c, 1), 1);
+	assert_int_equal(c, 's');
+	rep = roundtrip(&g, "{\"id\":8,\"cmd\":\"fds\",\"names\":[\"serial\"]}", &sp2[1], 1);
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	json_decref(rep);
+	assert_int_equal(rp.calls, 3);
+	/* every copy sent with a refused request was closed, and the handler closed its old one
+	 * on replacing it: once ours is closed too, the first stream ends */
+	close(sp[1]);
+	sp[1] = -1;
+	assert_int_equal(read(sp[0], &c, 1), 0);
+
+	close(rp.serial);
+	close(rp.console);
+	close(g.client);
+	ctl_free(g.ctl);
+	close(g.ep);
+	close(sp[0]);
+	close(sp2[0]);
+	close(sp2[1]);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void test_oversized_frame_closes(void **state)
 {
 	struct fixture *f = *state;
@@ -395,6 +516,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reply_carries_id_state_and_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fds_replace_after_configure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_frame_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_frames_never_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_order_and_queue, setup, teardown),

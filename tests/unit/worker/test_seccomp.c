@@ -26,13 +26,13 @@ static const enum worker_seccomp_kind kinds[] = { WORKER_SECCOMP_BASE, WORKER_SE
 static const char *const forbidden[] = {
 	"execve", "execveat", "open", "openat", "openat2", "creat", "socketpair", "bind", "listen", "ptrace", "mount", "umount2", "pivot_root", "chroot", "fork", "vfork", "kill",
 	"setuid", "setgid", "unshare", "setns", "process_vm_readv", "process_vm_writev", "bpf",
-	"perf_event_open", "init_module", "finit_module", "kexec_load", "reboot", "unlink", "unlinkat",
+	"perf_event_open", "init_module", "finit_module", "kexec_load", "reboot", "unlinkat",
 	"rename", "renameat2", "mkdir", "symlink", "link", "chmod", "fchmod", "chown", "fchown",
 	"keyctl", "add_key", "userfaultfd", "name_to_handle_at", "open_by_handle_at", "memfd_secret",
 };
 
-/* Under vmmsd the worker has no host path to reach: no new sockets either. */
-static const char *const forbidden_control[] = { "socket", "connect" };
+/* Under vmmsd the worker has no host path to reach: no new sockets, nothing to unlink. */
+static const char *const forbidden_control[] = { "socket", "connect", "unlink" };
 
 static void test_forbidden_in_no_list(void **state)
 {
@@ -44,6 +44,10 @@ static void test_forbidden_in_no_list(void **state)
 	/* only the foreground vsock connector, never a vCPU */
 	assert_true(worker_seccomp_lists(WORKER_SECCOMP_IO, true, "connect"));
 	assert_false(worker_seccomp_lists(WORKER_SECCOMP_VCPU, true, "connect"));
+	/* a foreground worker's main thread removes its own vsock socket file at exit */
+	assert_true(worker_seccomp_lists(WORKER_SECCOMP_BASE, true, "unlink"));
+	assert_false(worker_seccomp_lists(WORKER_SECCOMP_VCPU, true, "unlink"));
+	assert_false(worker_seccomp_lists(WORKER_SECCOMP_IO, true, "unlink"));
 	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++)
 		for (int fg = 0; fg < 2; fg++)
 			for (size_t i = 0; i < ARRAY_SIZE(forbidden); i++)
