@@ -95,15 +95,21 @@ json_t *guestd_addresses(void)
 		const void *addr;
 		int family, prefix = 0;
 
-		if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
+		if (!i->ifa_addr)
 			continue;
 		family = i->ifa_addr->sa_family;
+		/* Loopback addresses (127/8, ::1) say nothing about the guest; any other address
+		 * counts, whatever interface carries it. */
 		if (family == AF_INET) {
 			addr = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+			if ((ntohl(((const struct in_addr *)addr)->s_addr) >> 24) == 127)
+				continue;
 			if (i->ifa_netmask)
 				prefix = __builtin_popcount(((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr);
 		} else if (family == AF_INET6) {
 			addr = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			if (IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)addr))
+				continue;
 			if (i->ifa_netmask)
 				for (int b = 0; b < 16; b++)
 					prefix += __builtin_popcount(((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr.s6_addr[b]);

@@ -73,9 +73,10 @@ static const char *dx_name(const xmlNode *n)
 	return (const char *)n->name;
 }
 
+/* Domain XML has no namespace: <foo:memory xmlns:foo='...'> is not <memory>. */
 static bool dx_is(const xmlNode *n, const char *name)
 {
-	return n->type == XML_ELEMENT_NODE && strcmp(dx_name(n), name) == 0;
+	return n->type == XML_ELEMENT_NODE && !n->ns && n->name && strcmp(dx_name(n), name) == 0;
 }
 
 /* Attribute value (no namespace) or NULL; the caller frees. */
@@ -129,11 +130,21 @@ static int dx_parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
-/* Child elements other than these are refused by the caller's walk; this only skips the
- * node kinds that carry no meaning (whitespace text, comments, processing instructions). */
+static bool dx_blank(const xmlChar *s)
+{
+	for (; s && *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+			return false;
+	return true;
+}
+
+/* Child nodes other than these are refused by the caller's walk; this only skips the node
+ * kinds that carry no meaning (whitespace between elements, comments, processing
+ * instructions). Text anywhere else is refused: the schema allows none there. */
 static bool dx_skip(const xmlNode *n)
 {
-	return n->type == XML_TEXT_NODE || n->type == XML_COMMENT_NODE || n->type == XML_PI_NODE;
+	return (n->type == XML_TEXT_NODE && dx_blank(n->content)) || n->type == XML_COMMENT_NODE ||
+	       n->type == XML_PI_NODE;
 }
 
 /* ---- refusing by name -------------------------------------------------------------------- */
@@ -184,9 +195,10 @@ static const struct dx_reason dx_device_reasons[] = {
 	{ "pstore", "pstore devices are not supported" },
 };
 
+/* name is NULL for text and CDATA nodes, which reach the callers' fallbacks too. */
 static const char *dx_reason(const struct dx_reason *t, size_t n, const char *name)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; name && i < n; i++)
 		if (strcmp(t[i].name, name) == 0)
 			return t[i].why;
 	return NULL;
@@ -197,6 +209,15 @@ static int dx_unsupported_elem(struct dx *x, const char *path, const xmlNode *n,
 {
 	const char *prefix = n->ns && n->ns->prefix ? (const char *)n->ns->prefix : NULL;
 
+	if (n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) {
+		_cleanup_free_ char *t = dx_text(n);
+
+		return dx_fail(x, -EINVAL, "%s%sunexpected text '%.*s' in %s: remove it", x->obj ? x->obj : "",
+			       x->obj ? ": " : "", DOMXML_QUOTE_MAX, t ? dx_trim(t) : "", path[0] ? path : "<domain>");
+	}
+	if (n->type != XML_ELEMENT_NODE || !n->name)
+		return dx_fail(x, -EINVAL, "%s%sunexpected XML node in %s: remove it", x->obj ? x->obj : "",
+			       x->obj ? ": " : "", path[0] ? path : "<domain>");
 	if (!why)
 		why = "vmms does not support it; remove it";
 	return dx_fail(x, -EOPNOTSUPP, "%s%sunsupported element %s<%s%s%.*s>: %s",
@@ -248,8 +269,28 @@ static int dx_check_empty(struct dx *x, const xmlNode *n, const char *where)
 static int dx_check_text_only(struct dx *x, const xmlNode *n, const char *where)
 {
 	for (const xmlNode *ch = n->children; ch; ch = ch->next)
-		if (!dx_skip(ch) && ch->type != XML_CDATA_SECTION_NODE)
+		if (!dx_skip(ch) && ch->type != XML_TEXT_NODE && ch->type != XML_CDATA_SECTION_NODE)
 			return dx_unsupported_elem(x, where, ch, NULL);
+	return 0;
+}
+
+/* An element the schema allows once: a second one is refused rather than silently taking the
+ * place of the first. bit is the element's own bit in *seen. */
+static int dx_once(struct dx *x, const char *path, const xmlNode *n, unsigned *seen, unsigned bit)
+{
+	if (*seen & bit)
+		return dx_fail(x, -EINVAL, "%s%selement %s<%.*s> is given twice; keep one", x->obj ? x->obj : "",
+			       x->obj ? ": " : "", path, DOMXML_QUOTE_MAX, dx_name(n));
+	*seen |= bit;
+	return 0;
+}
+
+/* dx_once for the child n of an element whose singletons are listed in names. */
+static int dx_once_of(struct dx *x, const char *path, const xmlNode *n, const char *const *names, unsigned *seen)
+{
+	for (unsigned i = 0; names[i]; i++)
+		if (dx_is(n, names[i]))
+			return dx_once(x, path, n, seen, 1u << i);
 	return 0;
 }
 
@@ -490,6 +531,8 @@ static int dx_text_dup(struct dx *x, const xmlNode *n, const char *where, char *
 
 static int dx_os_elem(struct dx *x, const xmlNode *n)
 {
+	static const char *const once[] = { "type", "kernel", "initrd", "cmdline", NULL };
+	unsigned seen = 0;
 	int r = dx_check_attrs(x, n, "<os>", NULL);
 
 	if (r < 0)
@@ -497,6 +540,9 @@ static int dx_os_elem(struct dx *x, const xmlNode *n)
 	for (const xmlNode *ch = n->children; ch; ch = ch->next) {
 		if (dx_skip(ch))
 			continue;
+		r = dx_once_of(x, "<os>", ch, once, &seen);
+		if (r < 0)
+			return r;
 		if (dx_is(ch, "type")) {
 			static const char *const attrs[] = { "arch", "machine", NULL };
 			_cleanup_free_ char *arch = dx_attr(ch, "arch"), *machine = dx_attr(ch, "machine");
@@ -553,11 +599,15 @@ static int dx_os_elem(struct dx *x, const xmlNode *n)
 			return dx_unsupported_elem(x, "<os>", ch, NULL);
 		}
 	}
+	if (!(seen & 1u)) /* once[0] */
+		return dx_fail(x, -EINVAL, "<os><type> is missing; add <type arch='x86_64'>hvm</type>");
 	return 0;
 }
 
 static int dx_features_elem(struct dx *x, const xmlNode *n)
 {
+	static const char *const once[] = { "acpi", "apic", "pae", NULL };
+	unsigned seen = 0;
 	int r = dx_check_attrs(x, n, "<features>", NULL);
 
 	if (r < 0)
@@ -565,6 +615,9 @@ static int dx_features_elem(struct dx *x, const xmlNode *n)
 	for (const xmlNode *ch = n->children; ch; ch = ch->next) {
 		if (dx_skip(ch))
 			continue;
+		r = dx_once_of(x, "<features>", ch, once, &seen);
+		if (r < 0)
+			return r;
 		/* vmms always gives the guest ACPI tables and a local APIC; PAE is implied by x86_64. */
 		if (dx_is(ch, "acpi"))
 			r = dx_check_empty(x, ch, "<features><acpi>");
@@ -740,11 +793,12 @@ static int dx_disk_elem(struct dx *x, const xmlNode *n)
 	const xmlNode *target = NULL;
 	char obj[64];
 	struct vm_disk *d;
+	unsigned seen = 0;
 	int r;
 
 	/* Name the disk by its target in every message, wherever <target> sits among the children. */
 	for (const xmlNode *ch = n->children; ch; ch = ch->next)
-		if (dx_is(ch, "target"))
+		if (dx_is(ch, "target") && !target)
 			target = ch;
 	if (target)
 		dev = dx_attr(target, "dev");
@@ -792,7 +846,14 @@ static int dx_disk_elem(struct dx *x, const xmlNode *n)
 	if (!d->target)
 		return dx_fail(x, -ENOMEM, "out of memory");
 	for (const xmlNode *ch = n->children; ch; ch = ch->next) {
-		if (dx_skip(ch) || ch == target)
+		static const char *const once[] = { "target", "driver", "source", "readonly", "serial", NULL };
+
+		if (dx_skip(ch))
+			continue;
+		r = dx_once_of(x, "<disk>", ch, once, &seen);
+		if (r < 0)
+			return r;
+		if (ch == target)
 			continue;
 		if (dx_is(ch, "driver")) {
 			r = dx_disk_driver(x, ch, d);
@@ -854,7 +915,8 @@ static int dx_chardev(struct dx *x, const xmlNode *n, const char *where, struct 
 	_cleanup_free_ char *type = dx_attr(n, "type");
 	_cleanup_free_ char *src_path = NULL, *src_mode = NULL, *src_append = NULL;
 	_cleanup_free_ char *ttype = NULL, *tport = NULL;
-	bool has_source = false;
+	static const char *const once[] = { "source", "target", NULL };
+	unsigned seen = 0;
 	uint64_t port = 0;
 	int r;
 
@@ -868,7 +930,10 @@ static int dx_chardev(struct dx *x, const xmlNode *n, const char *where, struct 
 	for (const xmlNode *ch = n->children; ch; ch = ch->next) {
 		if (dx_skip(ch))
 			continue;
-		if (dx_is(ch, "source") && !has_source) {
+		r = dx_once_of(x, where, ch, once, &seen);
+		if (r < 0)
+			return r;
+		if (dx_is(ch, "source")) {
 			static const char *const src_attrs[] = { "path", "mode", "append", NULL };
 
 			r = dx_check_attrs(x, ch, "<source>", src_attrs);
@@ -877,11 +942,10 @@ static int dx_chardev(struct dx *x, const xmlNode *n, const char *where, struct 
 			for (const xmlNode *sc = ch->children; sc; sc = sc->next)
 				if (!dx_skip(sc))
 					return dx_unsupported_elem(x, "<source>", sc, NULL);
-			has_source = true;
 			src_path = dx_attr(ch, "path");
 			src_mode = dx_attr(ch, "mode");
 			src_append = dx_attr(ch, "append");
-		} else if (dx_is(ch, "target") && !ttype && !tport) {
+		} else if (dx_is(ch, "target")) {
 			r = dx_check_attrs(x, ch, "<target>", target_attrs);
 			if (r < 0)
 				return r;
@@ -1181,6 +1245,10 @@ static int dx_resolve_chardevs(struct dx *x)
 static int dx_domain(struct dx *x, const xmlNode *root)
 {
 	static const char *const attrs[] = { "type", NULL };
+	static const char *const once[] = { "name", "uuid", "title", "description", "metadata", "memory",
+					    "currentMemory", "vcpu", "os", "features", "clock", "on_poweroff",
+					    "on_reboot", "on_crash", "cpu", "devices", NULL };
+	unsigned seen = 0;
 	_cleanup_free_ char *type = dx_attr(root, "type");
 	uint64_t mem;
 	int r = dx_check_attrs(x, root, "<domain>", attrs);
@@ -1192,6 +1260,9 @@ static int dx_domain(struct dx *x, const xmlNode *root)
 	for (const xmlNode *ch = root->children; ch; ch = ch->next) {
 		if (dx_skip(ch))
 			continue;
+		r = dx_once_of(x, "", ch, once, &seen);
+		if (r < 0)
+			return r;
 		if (dx_is(ch, "name"))
 			r = dx_name_elem(x, ch);
 		else if (dx_is(ch, "uuid"))
@@ -1227,6 +1298,8 @@ static int dx_domain(struct dx *x, const xmlNode *root)
 		if (r < 0)
 			return r;
 	}
+	if (!x->c->name[0])
+		return dx_fail(x, -EINVAL, "<name> is missing; add e.g. <name>vm1</name>");
 	if (!x->has_memory)
 		return dx_fail(x, -EINVAL, "<memory> is missing; add e.g. <memory unit='MiB'>512</memory>");
 	if (x->has_current_memory && x->current_memory != x->c->memory)
@@ -1309,17 +1382,27 @@ static void dx_refuse_dtd(void *data, const xmlChar *name, const xmlChar *ext, c
 }
 
 struct dx_schema_cache {
+	bool compiled;          /* compile attempted; schema or error/msg hold the outcome */
+	bool released;          /* domxml_release() ran: no more parsing in this process */
 	xmlRelaxNG *schema;
 	int error;
 	char msg[256];
 };
 
-/* The default schema is compiled once per process: compiling domain.rng costs milliseconds
- * and every vmmsd request and worker start validates against it. This is lib/'s one piece
- * of process-wide mutable state; pthread_once makes its initialisation race-free and it is
- * read-only afterwards (validation uses a fresh context per call). */
-static pthread_once_t dx_schema_once = PTHREAD_ONCE_INIT;
+/* The default schema is compiled once per process, on first use: compiling domain.rng costs
+ * milliseconds (and about 4 MiB of heap) and every vmmsd request validates against it. This
+ * is lib/'s one piece of process-wide mutable state; the lock makes its initialisation
+ * race-free and it is read-only afterwards (validation uses a fresh context per call) until
+ * domxml_release() frees it. libxml2 itself is initialised once, separately: a parse that
+ * validates nothing (DOMXML_NO_SCHEMA) must not pay for the schema. */
+static pthread_once_t dx_init_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t dx_schema_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dx_schema_cache dx_schema_default;
+
+static void dx_init(void)
+{
+	xmlInitParser();
+}
 
 static int dx_schema_compile(const char *path, xmlRelaxNG **ret, char *msg, size_t msglen)
 {
@@ -1351,11 +1434,58 @@ static int dx_schema_compile(const char *path, xmlRelaxNG **ret, char *msg, size
 	return 0;
 }
 
-static void dx_schema_init(void)
+/* The cached default schema, compiled on first use; on failure -errno and x's message. */
+static int dx_schema_get(struct dx *x, xmlRelaxNG **ret)
 {
-	xmlInitParser();
-	dx_schema_default.error = dx_schema_compile(DOMXML_DEFAULT_SCHEMA, &dx_schema_default.schema,
-						    dx_schema_default.msg, sizeof(dx_schema_default.msg));
+	int r;
+
+	pthread_mutex_lock(&dx_schema_lock);
+	if (dx_schema_default.released) {
+		r = dx_fail(x, -ESHUTDOWN, "domain definitions can no longer be parsed in this process");
+		goto out;
+	}
+	if (!dx_schema_default.compiled) {
+		dx_schema_default.compiled = true;
+		dx_schema_default.error = dx_schema_compile(DOMXML_DEFAULT_SCHEMA, &dx_schema_default.schema,
+							    dx_schema_default.msg, sizeof(dx_schema_default.msg));
+	}
+	r = dx_schema_default.error;
+	if (r < 0)
+		dx_fail(x, r, "%s", dx_schema_default.msg);
+	else
+		*ret = dx_schema_default.schema;
+out:
+	pthread_mutex_unlock(&dx_schema_lock);
+	return r;
+}
+
+/* 0, or -ESHUTDOWN with a message once domxml_release() has run. */
+static int dx_check_released(char *err, size_t errlen)
+{
+	bool released;
+
+	pthread_mutex_lock(&dx_schema_lock);
+	released = dx_schema_default.released;
+	pthread_mutex_unlock(&dx_schema_lock);
+	if (released)
+		return dx_errf(err, errlen, -ESHUTDOWN, "domain definitions can no longer be parsed in this process");
+	return 0;
+}
+
+void domxml_release(void)
+{
+	pthread_mutex_lock(&dx_schema_lock);
+	if (dx_schema_default.released) {
+		pthread_mutex_unlock(&dx_schema_lock);
+		return;
+	}
+	dx_schema_default.released = true;
+	xmlRelaxNGFree(dx_schema_default.schema);
+	dx_schema_default.schema = NULL;
+	pthread_mutex_unlock(&dx_schema_lock);
+	/* libxml2's global state (dictionaries' lock, encoding handlers, error state): nothing
+	 * of it is used again, the caller promised. */
+	xmlCleanupParser();
 }
 
 static int dx_validate(struct dx *x, xmlDoc *doc, const char *schema_path)
@@ -1366,10 +1496,9 @@ static int dx_validate(struct dx *x, xmlDoc *doc, const char *schema_path)
 	int r;
 
 	if (!schema_path || strcmp(schema_path, DOMXML_DEFAULT_SCHEMA) == 0) {
-		(void)pthread_once(&dx_schema_once, dx_schema_init);
-		if (dx_schema_default.error < 0)
-			return dx_fail(x, dx_schema_default.error, "%s", dx_schema_default.msg);
-		schema = dx_schema_default.schema;
+		r = dx_schema_get(x, &schema);
+		if (r < 0)
+			return r;
 	} else {
 		char msg[256];
 
@@ -1448,8 +1577,10 @@ void vm_config_free(struct vm_config *c)
 	free(c);
 }
 
-int domxml_parse(const char *xml, size_t len, const char *schema, struct vm_config **ret, char *err,
-		 size_t errlen)
+/* The one path every entry point takes: size checks, a parse that refuses DTDs, then the
+ * schema (when validate) and the mapping (when ret). */
+static int dx_run(const char *xml, size_t len, const char *schema, bool validate, struct vm_config **ret,
+		  char *err, size_t errlen)
 {
 	struct dx x = { .err = err, .errlen = errlen };
 	struct dx_xmlerr e = { 0 };
@@ -1460,14 +1591,17 @@ int domxml_parse(const char *xml, size_t len, const char *schema, struct vm_conf
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!xml || !ret)
+	if (!xml)
 		return dx_fail(&x, -EINVAL, "no definition given");
 	if (len > DOMXML_MAX_SIZE)
 		return dx_fail(&x, -EFBIG, "definition is %zu bytes; at most %u are accepted", len, DOMXML_MAX_SIZE);
 	if (len == 0)
 		return dx_fail(&x, -EINVAL, "definition is empty");
+	r = dx_check_released(err, errlen);
+	if (r < 0)
+		return r;
 
-	(void)pthread_once(&dx_schema_once, dx_schema_init);
+	(void)pthread_once(&dx_init_once, dx_init);
 	ctxt = xmlNewParserCtxt();
 	if (!ctxt)
 		return dx_fail(&x, -ENOMEM, "out of memory");
@@ -1490,18 +1624,22 @@ int domxml_parse(const char *xml, size_t len, const char *schema, struct vm_conf
 		goto out;
 	}
 	root = xmlDocGetRootElement(doc);
-	if (!root || !dx_is(root, "domain") || root->ns) {
+	if (!root || !dx_is(root, "domain")) {
 		r = dx_fail(&x, -EINVAL, "definition is not a domain: the root element is <%.*s>, expected <domain>",
-			    DOMXML_QUOTE_MAX, root ? dx_name(root) : "");
+			    DOMXML_QUOTE_MAX, root && root->name ? dx_name(root) : "");
 		goto out;
 	}
-	r = dx_validate(&x, doc, schema);
-	if (r < 0) {
-		if (x.schema_mismatch)
-			dx_schema_hint(&x, root);
-		goto out;
+	if (validate) {
+		r = dx_validate(&x, doc, schema);
+		if (r < 0) {
+			if (x.schema_mismatch)
+				dx_schema_hint(&x, root);
+			goto out;
+		}
 	}
-
+	r = 0;
+	if (!ret)
+		goto out;
 	r = dx_map(&x, root);
 	if (r < 0)
 		goto out;
@@ -1516,7 +1654,29 @@ out:
 	return r;
 }
 
-int domxml_parse_file(const char *path, const char *schema, struct vm_config **ret, char *err, size_t errlen)
+int domxml_parse_opts(const char *xml, size_t len, const char *schema, unsigned flags, struct vm_config **ret,
+		      char *err, size_t errlen)
+{
+	if (!ret)
+		return dx_errf(err, errlen, -EINVAL, "no definition given");
+	if (flags & ~DOMXML_NO_SCHEMA)
+		return dx_errf(err, errlen, -EINVAL, "unknown parse flags %#x", flags);
+	return dx_run(xml, len, schema, !(flags & DOMXML_NO_SCHEMA), ret, err, errlen);
+}
+
+int domxml_parse(const char *xml, size_t len, const char *schema, struct vm_config **ret, char *err,
+		 size_t errlen)
+{
+	return domxml_parse_opts(xml, len, schema, 0, ret, err, errlen);
+}
+
+int domxml_validate(const char *xml, size_t len, const char *schema, char *err, size_t errlen)
+{
+	return dx_run(xml, len, schema, true, NULL, err, errlen);
+}
+
+int domxml_parse_file_opts(const char *path, const char *schema, unsigned flags, struct vm_config **ret,
+			   char **ret_xml, size_t *ret_len, char *err, size_t errlen)
 {
 	_cleanup_free_ void *buf = NULL;
 	size_t len = 0;
@@ -1534,7 +1694,7 @@ int domxml_parse_file(const char *path, const char *schema, struct vm_config **r
 		return dx_errf(err, errlen, r, "definition %s is not a regular file", path);
 	if (r < 0)
 		return dx_errf(err, errlen, r, "cannot read definition %s: %s", path, strerror(-r));
-	r = domxml_parse(buf, len, schema, ret, err, errlen);
+	r = domxml_parse_opts(buf, len, schema, flags, ret, err, errlen);
 	if (r < 0 && err && errlen) {
 		/* Name the file: prepend "PATH: " to the one-line message. */
 		size_t plen = strlen(path) + 2, mlen = strlen(err);
@@ -1547,7 +1707,26 @@ int domxml_parse_file(const char *path, const char *schema, struct vm_config **r
 			memcpy(err + plen - 2, ": ", 2);
 		}
 	}
+	if (r == 0 && ret_xml) {
+		char *text = realloc(buf, len + 1);
+
+		if (!text) {
+			vm_config_free(*ret);
+			*ret = NULL;
+			return dx_errf(err, errlen, -ENOMEM, "out of memory");
+		}
+		buf = NULL;
+		text[len] = '\0';
+		*ret_xml = text;
+		if (ret_len)
+			*ret_len = len;
+	}
 	return r;
+}
+
+int domxml_parse_file(const char *path, const char *schema, struct vm_config **ret, char *err, size_t errlen)
+{
+	return domxml_parse_file_opts(path, schema, 0, ret, NULL, NULL, err, errlen);
 }
 
 /* ---- dump (golden tests, debugging) ------------------------------------------------------ */

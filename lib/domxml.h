@@ -82,13 +82,46 @@ struct vm_config {
  * err (e.g. "unsupported element <interface>: network devices are not supported yet").
  * schema may be NULL for DOMXML_DEFAULT_SCHEMA (compiled once per process and cached).
  * Errors: -EINVAL malformed or schema mismatch, -EOPNOTSUPP valid but unsupported, -ERANGE out
- * of bounds, -EFBIG over DOMXML_MAX_SIZE. Safe to call from several threads. */
+ * of bounds, -EFBIG over DOMXML_MAX_SIZE, -ESHUTDOWN after domxml_release(). Safe to call
+ * from several threads. */
 int domxml_parse(const char *xml, size_t len, const char *schema, struct vm_config **ret,
 		 char *err, size_t errlen);
 /* Same, from a file; the message starts with the path. -errno of open/read (-ENOENT when
  * missing), -EFBIG when larger than DOMXML_MAX_SIZE. */
 int domxml_parse_file(const char *path, const char *schema, struct vm_config **ret,
 		      char *err, size_t errlen);
+
+/*
+ * DOMXML_NO_SCHEMA: map without validating against the RelaxNG schema. The mapping alone
+ * still trusts nothing: it walks every element and attribute, refuses anything it does not
+ * know by name (elements in a namespace, repeated elements, stray text included), range-checks
+ * every value and requires what it needs (<name>, <memory>, <os><type>, <os><kernel>). What
+ * only the schema refuses are documents that are invalid libvirt XML in ways that change
+ * nothing vmms builds (a misspelt element inside <metadata>, an empty <acpi> with text...);
+ * such a document gets an error from domxml_parse() but a machine from this. Use it only for a
+ * definition that was validated before (vmmsd validates at define time; its worker maps the
+ * same text again with this flag, which costs no schema compilation and no schema heap).
+ */
+#define DOMXML_NO_SCHEMA 0x1u
+
+/* domxml_parse() with flags (DOMXML_NO_SCHEMA); -EINVAL for unknown flags. */
+int domxml_parse_opts(const char *xml, size_t len, const char *schema, unsigned flags, struct vm_config **ret,
+		      char *err, size_t errlen);
+/* domxml_parse_file() with flags. When ret_xml is not NULL and the call succeeds, the text
+ * that was mapped is handed back in *ret_xml (*ret_len bytes, NUL-terminated; the caller
+ * frees it), so that it can be validated later with domxml_validate() without reading the
+ * file twice. */
+int domxml_parse_file_opts(const char *path, const char *schema, unsigned flags, struct vm_config **ret,
+			   char **ret_xml, size_t *ret_len, char *err, size_t errlen);
+/* Parse and validate against the schema only, mapping nothing: 0 when the document is
+ * well-formed, has no DTD and matches the schema; otherwise the error domxml_parse() would
+ * give for it (a schema mismatch with the mapping's hint). Safe to call from several threads. */
+int domxml_validate(const char *xml, size_t len, const char *schema, char *err, size_t errlen);
+/* Frees the cached default schema and libxml2's global state, for a process that has parsed
+ * its last definition (the worker, after its definition is mapped and validated): it gives
+ * back the heap the schema took. No domxml_* call may run concurrently or later; later ones
+ * fail with -ESHUTDOWN. Idempotent. */
+void domxml_release(void);
 void vm_config_free(struct vm_config *c);
 /* Canonical text form of a mapped definition, one "key: value" line each (golden tests). */
 void vm_config_dump(const struct vm_config *c, FILE *f);

@@ -128,6 +128,8 @@ struct ns_job {
 	int64_t end;
 };
 
+struct guests;
+
 struct ns {
 	struct registry *reg;
 	struct workers *workers;
@@ -147,6 +149,12 @@ struct ns {
 			      struct ns_error *e);
 	/* Called when a VM is destroyed: drops its console clients. Optional. */
 	void (*console_forget)(void *userdata, const char *vm);
+	/* The guest services manager (parent/guest.h); NULL: the guest additions classes report
+	 * No Contact and their methods answer NotSupported. Set by the server after ns_init. */
+	struct guests *guests;
+	/* AttachGuestChannel: checks (0, or -1 with e set) and arranges for client's connection
+	 * to become a guest channel of vm right after the reply. NULL answers NotSupported. */
+	int (*guest_attach)(void *userdata, void *client, const char *vm, struct ns_error *e);
 };
 
 int ns_init(struct ns *ns, struct registry *reg, struct workers *workers, ns_notify_fn notify,
@@ -193,6 +201,19 @@ void ns_emit(struct ns *ns, const char *event_class, const json_t *target, const
 struct ns_job *ns_job_new(struct ns *ns, const char *caption);
 void ns_job_finish(struct ns *ns, struct ns_job *job, int error_code, const char *error_desc);
 json_t *ns_job_path(const struct ns_job *job);
+
+/* The heartbeat of vm changed: emits __InstanceModificationEvent for its
+ * Msvm_HeartbeatComponent (parent/ns_guest.c). */
+void ns_guest_heartbeat_changed(struct ns *ns, const char *vm, int old, int cur);
+/* Orderly shutdown of vm as a job (parent/guest.h guests_shutdown): 4096 with out.Job, or -1
+ * with e set. Used by InitiateShutdown and RequestStateChange(4). */
+int ns_guest_shutdown(struct ns *ns, struct vm_entry *vm, bool force, unsigned timeout_s, const char *reason,
+		      json_t *out, struct ns_error *e);
+/* Msvm_VirtualSystemManagementService.{Add,Modify,Remove}KvpItems (parent/ns_guest.c). */
+int ns_vsms_add_kvp(struct ns *ns, const json_t *inst, const json_t *params, json_t *out, struct ns_error *e);
+int ns_vsms_modify_kvp(struct ns *ns, const json_t *inst, const json_t *params, json_t *out, struct ns_error *e);
+int ns_vsms_remove_kvp(struct ns *ns, const json_t *inst, const json_t *params, json_t *out, struct ns_error *e);
+extern const struct ns_param ns_vsms_kvp_params[];
 
 /* Per-class instance builders used across files. */
 json_t *ns_cs_instance(struct ns *ns, const struct vm_entry *vm);

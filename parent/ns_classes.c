@@ -13,6 +13,7 @@ extern const struct ns_class ns_class_memory_sd;
 extern const struct ns_class ns_class_storage_sd;
 extern const struct ns_class ns_class_serial_port;
 extern const struct ns_class ns_class_concrete_job;
+extern const struct ns_class ns_class_heartbeat, ns_class_shutdown, ns_class_kvp, ns_class_guest_service;
 
 const struct ns_class *const ns_classes[] = {
 	&ns_class_computer_system,
@@ -24,6 +25,7 @@ const struct ns_class *const ns_classes[] = {
 	&ns_class_storage_sd,
 	&ns_class_serial_port,
 	&ns_class_concrete_job,
+	&ns_class_heartbeat, &ns_class_shutdown, &ns_class_kvp, &ns_class_guest_service,
 };
 
 const size_t ns_nclasses = ARRAY_SIZE(ns_classes);

@@ -109,7 +109,8 @@ static int cs_request_state_change(struct ns *ns, const json_t *inst, const json
 	case 4:
 		if (cur != VM_STATE_RUNNING)
 			goto invalid;
-		return ns_fail(e, NS_ERR_NOT_SUPPORTED, "orderly shutdown (4) needs the guest additions, which are not supported yet; use 3 to turn the VM off");
+		/* Orderly: the guest agent, or the power button when none answers (a job). */
+		return ns_guest_shutdown(ns, vm, false, 0, "RequestStateChange(4)", out, e);
 	case 6:
 		if (cur != VM_STATE_RUNNING && cur != VM_STATE_PAUSED)
 			goto invalid;

@@ -404,11 +404,42 @@ static json_t *rpc_attach_console(struct ns *ns, void *client, const json_t *par
 	return json_pack("{s:s, s:s, s:s, s:s}", "Name", vm->name, "Id", vm->id, "Mode", mode, "Stream", "raw");
 }
 
+/* AttachGuestChannel {"Name": vm name or GUID}: the reply is the last JSON line; guest agent
+ * frames (lib/guestproto.h) follow it both ways, starting with vmmsd's {"type":"channel"}. */
+static json_t *rpc_attach_guest_channel(struct ns *ns, void *client, const json_t *params, struct ns_error *e)
+{
+	const char *name = param_str(params, "Name", e);
+	struct vm_entry *vm;
+	const char *k;
+	json_t *v;
+
+	if (!name)
+		return NULL;
+	json_object_foreach((json_t *)params, k, v)
+		if (strcmp(k, "Name") != 0) {
+			ns_fail(e, NS_ERR_INVALID_PARAMS, "AttachGuestChannel has no parameter %.64s (Name)", k);
+			return NULL;
+		}
+	vm = registry_find(ns->reg, name);
+	if (!vm) {
+		ns_fail(e, NS_ERR_NOT_FOUND, "no VM named %.80s (virtctl list shows them)", name);
+		return NULL;
+	}
+	if (!ns->guest_attach) {
+		ns_fail(e, NS_ERR_NOT_SUPPORTED, "guest channels are not available in this vmmsd");
+		return NULL;
+	}
+	if (ns->guest_attach(ns->notify_ud, client, vm->name, e) < 0)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s}", "Name", vm->name, "Id", vm->id, "Stream", "guestproto");
+}
+
 static const struct {
 	const char *name;
 	rpc_fn fn;
 } rpc_methods[] = {
 	{ "AttachConsole", rpc_attach_console },
+	{ "AttachGuestChannel", rpc_attach_guest_channel },
 	{ "EnumerateClasses", rpc_enumerate_classes },
 	{ "GetClass", rpc_get_class },
 	{ "EnumerateInstances", rpc_enumerate_instances },
@@ -469,7 +500,7 @@ json_t *ns_rpc_handle(struct ns *ns, void *client, const char *line, size_t len)
 
 		snprintf(msg, sizeof(msg), "unknown method '%.64s' (methods: EnumerateClasses, GetClass, "
 			 "EnumerateInstances, GetInstance, ExecQuery, Associators, InvokeMethod, Subscribe, "
-			 "Unsubscribe, AttachConsole)", json_string_value(method));
+			 "Unsubscribe, AttachConsole, AttachGuestChannel)", json_string_value(method));
 		resp = id ? ns_rpc_error(id, NS_ERR_METHOD_NOT_FOUND, msg) : NULL;
 		json_decref(req);
 		return resp;

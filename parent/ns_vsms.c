@@ -439,6 +439,9 @@ static const struct ns_method vsms_methods[] = {
 	{ "AddResourceSettings", "attach disks to a VM that is off", add_rs_params, vsms_add_rs },
 	{ "ModifyResourceSettings", "change memory or processor count of a VM that is off", modify_rs_params, vsms_modify_rs },
 	{ "RemoveResourceSettings", "detach disks from a VM that is off", remove_rs_params, vsms_remove_rs },
+	{ "AddKvpItems", "add host key-value pairs for the guest agent", ns_vsms_kvp_params, ns_vsms_add_kvp },
+	{ "ModifyKvpItems", "change host key-value pairs", ns_vsms_kvp_params, ns_vsms_modify_kvp },
+	{ "RemoveKvpItems", "remove host key-value pairs", ns_vsms_kvp_params, ns_vsms_remove_kvp },
 	{ NULL },
 };
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* The worker sandbox: namespaces, empty root, descriptors, rlimits, uid/gid, capabilities, exec. */
+/* The worker sandbox: namespaces, an empty root, descriptors, rlimits, uid/gid, capabilities, exec. */
 #include "parent/sandbox.h"
 
 #include <cap-ng.h>
@@ -26,8 +26,7 @@
 
 /* Steps of the child, reported to the parent through the error pipe when one fails. */
 enum step {
-	STEP_SYNC = 1, STEP_SETSID, STEP_BOUNDING, STEP_MOUNT_PRIVATE, STEP_MOUNT_ROOT, STEP_BIND,
-	STEP_PIVOT, STEP_UMOUNT_OLD, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FDS, STEP_RLIMIT,
+	STEP_SYNC = 1, STEP_SETSID, STEP_BOUNDING, STEP_MOUNT_PRIVATE, STEP_MOUNT_ROOT, STEP_PIVOT, STEP_UMOUNT_OLD, STEP_REMOUNT_RO, STEP_HOSTNAME, STEP_FDS, STEP_RLIMIT,
 	STEP_SIGNALS, STEP_AMBIENT, STEP_SETGROUPS, STEP_SETGID, STEP_SETUID, STEP_CAPS,
 	STEP_NO_NEW_PRIVS, STEP_VERIFY, STEP_EXEC,
 };
@@ -38,7 +37,7 @@ const char *sandbox_step_name(int step)
 		[STEP_SYNC] = "waiting for the parent", [STEP_SETSID] = "setsid",
 		[STEP_BOUNDING] = "dropping the capability bounding set",
 		[STEP_MOUNT_PRIVATE] = "making / private", [STEP_MOUNT_ROOT] = "mounting the empty root",
-		[STEP_BIND] = "bind-mounting a library path", [STEP_PIVOT] = "pivot_root",
+		[STEP_PIVOT] = "pivot_root",
 		[STEP_UMOUNT_OLD] = "unmounting the old root", [STEP_REMOUNT_RO] = "making the root read-only",
 		[STEP_HOSTNAME] = "sethostname", [STEP_FDS] = "arranging descriptors",
 		[STEP_RLIMIT] = "setrlimit", [STEP_SIGNALS] = "resetting signals",
@@ -94,51 +93,6 @@ static __attribute__((noreturn)) void child_fail(int errfd, int step, int err)
 	_exit(127);
 }
 
-/* mkdir -p for a path below the new root (in the child: no allocation). */
-static int mkdirs(char *path, mode_t mode)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, mode) < 0 && errno != EEXIST) {
-			*p = '/';
-			return -errno;
-		}
-		*p = '/';
-	}
-	return 0;
-}
-
-static int bind_one(const char *root, const struct sandbox_bind *b)
-{
-	char dst[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (stat(b->src, &st) < 0)
-		return -errno;
-	if ((size_t)snprintf(dst, sizeof(dst), "%s%s", root, b->dst) >= sizeof(dst) || b->dst[0] != '/')
-		return -ENAMETOOLONG;
-	if (mkdirs(dst, 0755) < 0)
-		return -errno;
-	if (S_ISDIR(st.st_mode)) {
-		if (mkdir(dst, 0755) < 0 && errno != EEXIST)
-			return -errno;
-	} else {
-		fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
-		if (fd < 0)
-			return -errno;
-		close(fd);
-	}
-	if (mount(b->src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return -errno;
-	/* A bind mount takes its flags only on a second, remounting call. */
-	if (mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-		return -errno;
-	return 0;
-}
-
 /* Runs between clone3 and execveat. The caller is single-threaded, so the copied address
  * space holds no lock taken by another thread; still, only the libcap-ng state is touched. */
 static __attribute__((noreturn)) void child_run(const struct sandbox_spec *s, int gofd, int errfd)
@@ -168,12 +122,6 @@ static __attribute__((noreturn)) void child_run(const struct sandbox_spec *s, in
 	if (mount("vmms-root", s->root_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  "mode=0755,size=64k,nr_inodes=64") < 0)
 		child_fail(errfd, STEP_MOUNT_ROOT, errno);
-	for (size_t i = 0; i < s->nbinds; i++) {
-		int r = bind_one(s->root_dir, &s->binds[i]);
-
-		if (r < 0)
-			child_fail(errfd, STEP_BIND, -r);
-	}
 	/* pivot_root(".", ".") stacks the old root on the new one; the lazy unmount then drops
 	 * it, so no directory for the old root is ever needed (or left) in the new one. */
 	if (chdir(s->root_dir) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
@@ -275,7 +223,7 @@ int sandbox_spawn(const struct sandbox_spec *s, pid_t *ret_pid, int *ret_pidfd, 
 	ssize_t n;
 	pid_t pid;
 
-	if (s->nfds > SANDBOX_MAX_FDS || s->nbinds > SANDBOX_MAX_BINDS || s->uid == 0 || s->gid == 0 ||
+	if (s->nfds > SANDBOX_MAX_FDS || s->uid == 0 || s->gid == 0 ||
 	    !s->root_dir || s->root_dir[0] != '/' || s->exe_fd < 0 || !s->argv || !s->argv[0]) {
 		snprintf(err, errlen, "sandbox: bad arguments");
 		return -EINVAL;

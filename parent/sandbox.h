@@ -3,6 +3,8 @@
  * The worker sandbox: start a program in new mount, pid, ipc, uts and net namespaces, on an
  * empty read-only root, with only the descriptors handed to it, rlimits, its own uid/gid, no
  * capabilities, an empty bounding set and no_new_privs (the order of Firecracker's jailer).
+ * The root stays empty: the program is executed by descriptor and must be static (it has no
+ * loader or library to find there; sandbox_elf_interp() tells a caller beforehand).
  */
 #ifndef VMMS_PARENT_SANDBOX_H
 #define VMMS_PARENT_SANDBOX_H
@@ -12,13 +14,6 @@
 #include <sys/types.h>
 
 #define SANDBOX_MAX_FDS 32
-#define SANDBOX_MAX_BINDS 8
-
-/* A read-only bind mount into the new root: src (a host file or directory) appears at dst. */
-struct sandbox_bind {
-	const char *src;
-	const char *dst;
-};
 
 struct sandbox_spec {
 	int exe_fd;                 /* the program, opened by the caller (executed by descriptor:
@@ -32,9 +27,6 @@ struct sandbox_spec {
 	gid_t gid;                  /* not 0 */
 	const char *root_dir;       /* an existing directory the empty root (a tmpfs) is mounted
 				     * on inside the new mount namespace; the host sees nothing */
-	const struct sandbox_bind *binds; /* read-only bind mounts (a dynamic program's loader
-				     * and libraries), or NULL */
-	size_t nbinds;
 	const char *hostname;       /* for the new uts namespace, or NULL */
 	unsigned long nofile;       /* RLIMIT_NOFILE; 0: 64 + nfds */
 	unsigned long nproc;        /* RLIMIT_NPROC for the new uid; 0: unlimited */

@@ -22,6 +22,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "parent/console.h"
+#include "parent/guest.h"
 #include "parent/ns.h"
 #include "parent/registry.h"
 #include "parent/workers.h"
@@ -31,6 +32,7 @@
 #define TAG_SIGNAL ((void *)2)
 #define TAG_WORKERS ((void *)3)
 #define TAG_CONSOLES ((void *)4)
+#define TAG_GUESTS ((void *)5)
 
 struct client {
 	struct server *srv;
@@ -46,6 +48,7 @@ struct client {
 	size_t drained;
 	char *console_vm;    /* AttachConsole accepted: hand the connection over after the reply */
 	bool console_write, console_force;
+	char *guest_vm;      /* AttachGuestChannel accepted: hand the connection over after the reply */
 	struct client *next;
 };
 
@@ -55,6 +58,7 @@ struct server {
 	struct registry *reg;
 	struct workers *workers;
 	struct consoles *consoles;
+	struct guests *guests;
 	struct ns ns;
 	struct client *clients;
 	unsigned nclients;
@@ -201,6 +205,7 @@ static void client_free(struct server *s, struct client *c)
 		close(c->fd);
 	}
 	free(c->console_vm);
+	free(c->guest_vm);
 	jsonline_free(&c->in);
 	free(c->out);
 	free(c);
@@ -224,6 +229,7 @@ static void reap_clients(struct server *s)
 }
 
 static void console_handoff(struct client *c);
+static void guest_handoff(struct client *c);
 
 static void client_readable(struct client *c)
 {
@@ -254,6 +260,10 @@ static void client_readable(struct client *c)
 			json_decref(resp);
 			if (c->console_vm) {
 				console_handoff(c);
+				return;
+			}
+			if (c->guest_vm) {
+				guest_handoff(c);
 				return;
 			}
 		}
@@ -366,6 +376,7 @@ static void console_forget_hook(void *userdata, const char *vm)
 	struct server *s = userdata;
 
 	console_vm_forget(s->consoles, vm);
+	guests_vm_forget(s->guests, vm);
 }
 
 static int console_attach_hook(void *userdata, void *client, const char *vm, bool write, bool force,
@@ -413,6 +424,48 @@ static void console_handoff(struct client *c)
 	client_kill(c);
 }
 
+/* ---- guest channels: AttachGuestChannel relays guest agent frames (parent/guest.h) ---------- */
+
+static int guest_attach_hook(void *userdata, void *client, const char *vm, struct ns_error *e)
+{
+	struct server *s = userdata;
+	struct client *c = client;
+	char err[256];
+	int r = guests_channel_check(s->guests, vm, err, sizeof(err));
+
+	if (r < 0)
+		return ns_fail(e, r == -EUSERS ? NS_ERR_LIMIT : NS_ERR_INVALID_STATE, "%s", err);
+	free(c->guest_vm);
+	c->guest_vm = strdup(vm);
+	if (!c->guest_vm)
+		return ns_fail(e, NS_ERR_INTERNAL, "out of memory");
+	return 0;
+}
+
+/* As console_handoff: the socket, the unsent reply and input already read go to the manager. */
+static void guest_handoff(struct client *c)
+{
+	struct server *s = c->srv;
+	int fd = c->fd, r;
+
+	if (c->dead || c->closing)
+		return;
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+	c->fd = -1;
+	r = guests_channel_attach(s->guests, c->guest_vm, fd, c->out + c->out_off, c->out_len - c->out_off,
+				  c->in.buf + c->in.taken, c->in.len - c->in.taken);
+	if (r < 0)
+		log_warning_errno(r, "VM %s: cannot open a guest channel for uid %u", c->guest_vm, (unsigned)c->uid);
+	client_kill(c);
+}
+
+static void guest_heartbeat(void *userdata, const char *vm, int old, int cur)
+{
+	struct server *s = userdata;
+
+	ns_guest_heartbeat_changed(&s->ns, vm, old, cur);
+}
+
 static void notify_client(void *userdata, void *client, json_t *note)
 {
 	client_send(client, note);
@@ -422,8 +475,11 @@ static void worker_state(void *userdata, const char *vm_name, int enabled_state,
 			 const char *reason)
 {
 	struct server *s = userdata;
+	struct vm_entry *vm = registry_find(s->reg, vm_name);
 
 	ns_vm_state_changed(&s->ns, vm_name, enabled_state, health, pid, reason);
+	if (s->guests)
+		guests_vm_state(s->guests, vm_name, vm && vm->cfg && vm->cfg->vsock.enabled, enabled_state);
 }
 
 static void worker_job_done(void *userdata, const char *job_id, int error_code, const char *desc)
@@ -570,9 +626,23 @@ int server_run(const struct vmmsd_config *cfg, int ready_fd)
 		registry_free(s.reg);
 		return log_error_errno(r, "worker manager");
 	}
+	{
+		struct guest_config gc = { .runtime_dir = cfg->runtime_dir, .reg = s.reg, .workers = s.workers,
+					   .heartbeat = guest_heartbeat, .job_done = worker_job_done, .userdata = &s };
+
+		r = guests_new(&gc, &s.guests);
+		if (r < 0) {
+			workers_free(s.workers);
+			consoles_free(s.consoles);
+			registry_free(s.reg);
+			return log_error_errno(r, "guest services manager");
+		}
+	}
 	ns_init(&s.ns, s.reg, s.workers, notify_client, &s);
 	s.ns.console_attach = console_attach_hook;
 	s.ns.console_forget = console_forget_hook;
+	s.ns.guests = s.guests;
+	s.ns.guest_attach = guest_attach_hook;
 	r = workers_reattach(s.workers);
 	if (r > 0)
 		log_info("reattached %d running worker(s)", r);
@@ -592,7 +662,8 @@ int server_run(const struct vmmsd_config *cfg, int ready_fd)
 		goto out;
 	if ((r = epoll_add(&s, s.lfd, TAG_LISTEN)) < 0 || (r = epoll_add(&s, s.sigfd, TAG_SIGNAL)) < 0 ||
 	    (workers_fd(s.workers) >= 0 && (r = epoll_add(&s, workers_fd(s.workers), TAG_WORKERS)) < 0) ||
-	    (r = epoll_add(&s, consoles_fd(s.consoles), TAG_CONSOLES)) < 0) {
+	    (r = epoll_add(&s, consoles_fd(s.consoles), TAG_CONSOLES)) < 0 ||
+	    (r = epoll_add(&s, guests_fd(s.guests), TAG_GUESTS)) < 0) {
 		log_error_errno(r, "epoll_ctl");
 		goto out;
 	}
@@ -626,6 +697,8 @@ int server_run(const struct vmmsd_config *cfg, int ready_fd)
 				workers_dispatch(s.workers);
 			} else if (tag == TAG_CONSOLES) {
 				consoles_dispatch(s.consoles);
+			} else if (tag == TAG_GUESTS) {
+				guests_dispatch(s.guests);
 			} else {
 				struct client *c = tag;
 
@@ -659,6 +732,7 @@ out:
 		c->dead = true;
 	reap_clients(&s);
 	ns_fini(&s.ns);
+	guests_free(s.guests);
 	workers_free(s.workers);
 	consoles_free(s.consoles);
 	registry_free(s.reg);

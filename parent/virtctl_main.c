@@ -11,10 +11,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "lib/guestproto.h"
 #include "lib/jsonframe.h"
 #include "lib/util.h"
 
@@ -760,6 +762,502 @@ static int cmd_console(struct ctl *c, int argc, char **argv)
 	return EXIT_OK;
 }
 
+
+/* ---- guest services: shutdown, exec, kvp, copy-to ------------------------------------------ */
+
+/* The path of vm's integration component of class cls (by the VM's GUID). */
+static int component_path(struct ctl *c, const char *name, const char *cls, char **ret_path)
+{
+	json_t *vm, *res;
+	char q[256];
+	int r = find_vm(c, name, &vm);
+
+	if (r)
+		return r;
+	snprintf(q, sizeof(q), "SELECT * FROM %s WHERE SystemName = '%s'", cls,
+		 json_string_value(json_object_get(vm, "Name")) ?: "");
+	json_decref(vm);
+	r = ctl_call(c, "ExecQuery", json_pack("{s:s}", "Query", q), &res);
+	if (r)
+		return r;
+	if (json_array_size(res) != 1) {
+		fprintf(stderr, "virtctl: NotSupported: VM '%s' has no %s (its definition needs <vsock model='virtio'>)\n", name, cls);
+		json_decref(res);
+		return EXIT_FAILED;
+	}
+	*ret_path = strdup(json_string_value(json_object_get(json_array_get(res, 0), "__PATH")) ?: "");
+	json_decref(res);
+	return *ret_path ? 0 : EXIT_FAILED;
+}
+
+static bool parse_uint(const char *s, unsigned max, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > max || s[0] == '-')
+		return false;
+	*ret = (unsigned)v;
+	return true;
+}
+
+static int cmd_shutdown(struct ctl *c, int argc, char **argv)
+{
+	const char *name = NULL;
+	bool force = false;
+	unsigned timeout = 0;
+	json_t *params, *res;
+	char *path;
+	int r;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "-f") == 0)
+			force = true;
+		else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc && parse_uint(argv[i + 1], 86400, &timeout) && timeout)
+			i++;
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else {
+			fprintf(stderr, "usage: virtctl shutdown NAME [--force] [--timeout S]\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (!name) {
+		fprintf(stderr, "usage: virtctl shutdown NAME [--force] [--timeout S]\n");
+		return EXIT_USAGE;
+	}
+	r = component_path(c, name, "Msvm_ShutdownComponent", &path);
+	if (r)
+		return r;
+	params = json_pack("{s:b, s:s}", "Force", force, "Reason", "virtctl shutdown");
+	if (timeout)
+		json_object_set_new(params, "Timeout", json_integer(timeout));
+	r = invoke(c, path, "InitiateShutdown", params, &res);
+	free(path);
+	if (r)
+		return r;
+	{
+		char what[128];
+
+		snprintf(what, sizeof(what), "shut down %s", name);
+		r = job_wait(c, what, res, (timeout ? timeout : 60) + 30);
+	}
+	if (!r && !c->json)
+		printf("Domain '%s' is shut down\n", name);
+	else if (!r)
+		print_json(res);
+	json_decref(res);
+	return r;
+}
+
+/* A guest channel (AttachGuestChannel): frames both ways on c->fd. */
+struct gchan {
+	struct ctl *c;
+	struct guestproto_reader rd;
+};
+
+static int gchan_open(struct ctl *c, const char *name, struct gchan *g)
+{
+	json_t *res, *m = NULL;
+	int r = ctl_call(c, "AttachGuestChannel", json_pack("{s:s}", "Name", name), &res);
+
+	if (r)
+		return r;
+	json_decref(res);
+	g->c = c;
+	guestproto_reader_init(&g->rd);
+	/* Frames that came with the reply are already in the line buffer. */
+	if (c->in.len > c->in.taken &&
+	    guestproto_reader_feed(&g->rd, c->in.buf + c->in.taken, c->in.len - c->in.taken) < 0)
+		return EXIT_FAILED;
+	c->in.len = c->in.taken = 0;
+	for (;;) {
+		int n = guestproto_reader_next(&g->rd, &m);
+
+		if (n < 0) {
+			fprintf(stderr, "virtctl: malformed data on the guest channel\n");
+			return EXIT_FAILED;
+		}
+		if (n > 0)
+			break;
+		n = guestproto_reader_fill(&g->rd, c->fd);
+		if (n == 0 || (n < 0 && n != -EAGAIN)) {
+			fprintf(stderr, "virtctl: vmmsd closed the guest channel\n");
+			return EXIT_FAILED;
+		}
+	}
+	if (!json_is_true(json_object_get(m, "ok"))) {
+		fprintf(stderr, "virtctl: VM %s: %s\n", name, json_string_value(json_object_get(m, "error")) ?: "the guest channel failed");
+		json_decref(m);
+		return EXIT_FAILED;
+	}
+	json_decref(m);
+	return 0;
+}
+
+/* Next frame: 1 with *ret, 0 end of stream, <0 error. Blocking. */
+static int gchan_next(struct gchan *g, json_t **ret)
+{
+	for (;;) {
+		int n = guestproto_reader_next(&g->rd, ret);
+
+		if (n != 0)
+			return n;
+		n = guestproto_reader_fill(&g->rd, g->c->fd);
+		if (n == 0)
+			return 0;
+		if (n < 0 && n != -EAGAIN)
+			return n;
+		if (n == -EAGAIN) {
+			struct pollfd p = { .fd = g->c->fd, .events = POLLIN };
+			(void)poll(&p, 1, -1);
+		}
+	}
+}
+
+static volatile sig_atomic_t exec_signal;
+
+static void exec_on_signal(int sig)
+{
+	exec_signal = sig;
+}
+
+static int write_out(int fd, const json_t *m)
+{
+	void *data;
+	size_t len;
+	int r = guestproto_msg_data(m, &data, &len);
+
+	if (r < 0)
+		return r;
+	r = write_full(fd, data, len);
+	free(data);
+	return r;
+}
+
+static int exec_usage(void)
+{
+	fprintf(stderr, "usage: virtctl exec NAME [--timeout S] [--env K=V]... [--cwd DIR] -- CMD [ARGS...]\n");
+	return EXIT_USAGE;
+}
+
+static int cmd_exec(struct ctl *c, int argc, char **argv)
+{
+	const char *name = NULL, *cwd = NULL;
+	const char **env = calloc((size_t)argc + 1, sizeof(*env));
+	unsigned timeout = 0;
+	size_t nenv = 0;
+	struct gchan g = { 0 };
+	json_t *req;
+	char *pend = NULL;
+	size_t pend_len = 0, pend_off = 0;
+	bool in_eof = false;
+	int i, r, status = EXIT_FAILED;
+
+	if (!env)
+		return EXIT_FAILED;
+	for (i = 0; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc && parse_uint(argv[i + 1], 86400, &timeout))
+			i++;
+		else if (strcmp(argv[i], "--env") == 0 && i + 1 < argc && strchr(argv[i + 1], '=') && argv[i + 1][0] != '=')
+			env[nenv++] = argv[++i];
+		else if (strcmp(argv[i], "--cwd") == 0 && i + 1 < argc)
+			cwd = argv[++i];
+		else if (argv[i][0] != '-' && !name)
+			name = argv[i];
+		else {
+			free(env);
+			return exec_usage();
+		}
+	}
+	if (!name || i + 1 >= argc) {
+		free(env);
+		return exec_usage();
+	}
+	r = gchan_open(c, name, &g);
+	if (r) {
+		free(env);
+		guestproto_reader_free(&g.rd);
+		return r;
+	}
+	req = guestproto_req_exec(1, (const char *const *)argv + i + 1, nenv ? env : NULL, cwd, timeout, true);
+	free(env);
+	if (!req || guestproto_send(c->fd, req) < 0) {
+		json_decref(req);
+		fprintf(stderr, "virtctl: cannot send the command to the guest\n");
+		guestproto_reader_free(&g.rd);
+		return EXIT_FAILED;
+	}
+	json_decref(req);
+	signal(SIGINT, exec_on_signal);
+	signal(SIGTERM, exec_on_signal);
+	signal(SIGHUP, exec_on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	(void)fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN | (pend ? POLLOUT : 0) },
+				       { .fd = STDIN_FILENO, .events = POLLIN } };
+		json_t *m;
+		int n;
+
+		if (exec_signal) {
+			json_t *sreq = guestproto_req_signal(2, 1, exec_signal);
+
+			exec_signal = 0;
+			(void)guestproto_send(c->fd, sreq);
+			json_decref(sreq);
+		}
+		/* Stdin is read only when the last chunk is out: the guest sets the pace. */
+		n = poll(p, pend || in_eof ? 1 : 2, -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n <= 0)
+			continue;
+		if (pend && (p[0].revents & POLLOUT)) {
+			ssize_t w = send(c->fd, pend + pend_off, pend_len - pend_off, MSG_NOSIGNAL);
+
+			if (w < 0 && errno != EAGAIN && errno != EINTR)
+				break;
+			if (w > 0 && (pend_off += (size_t)w) == pend_len) {
+				free(pend);
+				pend = NULL;
+			}
+		}
+		if (!pend && !in_eof && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			char buf[GUESTPROTO_CHUNK];
+			ssize_t got = read(STDIN_FILENO, buf, sizeof(buf));
+			json_t *d;
+
+			if (got < 0 && errno == EINTR)
+				continue;
+			in_eof = got <= 0;
+			d = guestproto_req_data(1, "stdin", buf, got > 0 ? (size_t)got : 0, in_eof);
+			if (!d || guestproto_encode(d, &pend, &pend_len) < 0) {
+				json_decref(d);
+				break;
+			}
+			json_decref(d);
+			pend_off = 0;
+		}
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = guestproto_reader_fill(&g.rd, c->fd);
+		if (n == 0 && !g.rd.len) {
+			fprintf(stderr, "virtctl: the guest channel closed before the command ended\n");
+			break;
+		}
+		if (n < 0 && n != -EAGAIN && n != -ENOBUFS)
+			break;
+		while ((n = guestproto_reader_next(&g.rd, &m)) > 0) {
+			const char *type = json_string_value(json_object_get(m, "type"));
+			uint64_t id = 0;
+
+			(void)guestproto_msg_id(m, &id);
+			if (type && id == 1 && strcmp(type, "stdout") == 0)
+				(void)write_out(STDOUT_FILENO, m);
+			else if (type && id == 1 && strcmp(type, "stderr") == 0)
+				(void)write_out(STDERR_FILENO, m);
+			else if (type && id == 1 && strcmp(type, "reply") == 0) {
+				const char *msg = NULL;
+				json_t *st = json_object_get(m, "status"), *sig = json_object_get(m, "signal");
+
+				r = guestproto_reply_status(m, &msg);
+				if (r < 0) {
+					fprintf(stderr, "virtctl: exec in VM %s: %s\n", name, msg ? msg : strerror(-r));
+					status = r == -ENOENT ? 127 : 126;
+				} else if (json_is_integer(sig) && json_integer_value(sig) > 0) {
+					status = 128 + (int)(json_integer_value(sig) & 127);
+					if (json_is_true(json_object_get(m, "timed_out")))
+						fprintf(stderr, "virtctl: the command timed out after %u s\n", timeout);
+				} else {
+					status = (int)(json_integer_value(st) & 255);
+				}
+				json_decref(m);
+				goto done;
+			}
+			json_decref(m);
+		}
+		if (n < 0) {
+			fprintf(stderr, "virtctl: malformed data on the guest channel\n");
+			break;
+		}
+	}
+done:
+	free(pend);
+	guestproto_reader_free(&g.rd);
+	return status;
+}
+
+static int cmd_copy_to(struct ctl *c, int argc, char **argv)
+{
+	struct gchan g = { 0 };
+	struct stat st;
+	json_t *req, *m;
+	uint64_t left;
+	int fd, r;
+
+	if (argv[2][0] != '/') {
+		fprintf(stderr, "virtctl: copy-to: DEST must be an absolute path in the guest\n");
+		return EXIT_USAGE;
+	}
+	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "virtctl: copy-to: %s: %s\n", argv[1], fd < 0 ? strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return EXIT_FAILED;
+	}
+	r = gchan_open(c, argv[0], &g);
+	if (r)
+		goto out;
+	r = EXIT_FAILED;
+	req = guestproto_req_file_write(1, argv[2], st.st_mode & 0777, (uint64_t)st.st_size);
+	if (!req || guestproto_send(c->fd, req) < 0) {
+		json_decref(req);
+		goto out;
+	}
+	json_decref(req);
+	left = (uint64_t)st.st_size;
+	do {
+		char buf[GUESTPROTO_CHUNK];
+		ssize_t n = read(fd, buf, (size_t)MIN((uint64_t)sizeof(buf), left));
+		json_t *d;
+
+		if (n < 0) {
+			fprintf(stderr, "virtctl: copy-to: reading %s: %s\n", argv[1], strerror(errno));
+			goto out;
+		}
+		if (n == 0 && left) {
+			fprintf(stderr, "virtctl: copy-to: %s shrank while copying\n", argv[1]);
+			goto out;
+		}
+		left -= (uint64_t)n;
+		d = guestproto_req_data(1, "file-data", buf, (size_t)n, left == 0);
+		if (!d || guestproto_send(c->fd, d) < 0) {
+			json_decref(d);
+			fprintf(stderr, "virtctl: copy-to: the guest channel closed\n");
+			goto out;
+		}
+		json_decref(d);
+	} while (left);
+	while ((r = gchan_next(&g, &m)) > 0) {
+		const char *type = json_string_value(json_object_get(m, "type"));
+		uint64_t id = 0;
+
+		(void)guestproto_msg_id(m, &id);
+		if (type && id == 1 && strcmp(type, "reply") == 0) {
+			const char *msg = NULL;
+			int e = guestproto_reply_status(m, &msg);
+
+			if (e < 0)
+				fprintf(stderr, "virtctl: copy-to %s:%s: %s\n", argv[0], argv[2], msg ? msg : strerror(-e));
+			else if (!c->json)
+				printf("Copied %s to %s:%s (%lld bytes)\n", argv[1], argv[0], argv[2], (long long)st.st_size);
+			json_decref(m);
+			r = e < 0 ? EXIT_FAILED : EXIT_OK;
+			goto out;
+		}
+		json_decref(m);
+	}
+	fprintf(stderr, "virtctl: copy-to: the guest channel closed before the copy finished\n");
+	r = EXIT_FAILED;
+out:
+	close(fd);
+	guestproto_reader_free(&g.rd);
+	return r;
+}
+
+static void print_items(const json_t *arr, const char *src, const char *only)
+{
+	size_t i;
+	json_t *it;
+
+	json_array_foreach(arr, i, it) {
+		const char *k = json_string_value(json_object_get(it, "Name"));
+		const char *v = json_string_value(json_object_get(it, "Data"));
+
+		if (!k || !v)
+			continue;
+		if (only)
+			printf("%s\n", v);
+		else
+			printf("%-6s %s=%s\n", src, k, v);
+	}
+}
+
+static int cmd_kvp(struct ctl *c, int argc, char **argv)
+{
+	char *path = NULL;
+	json_t *inst, *res;
+	int r;
+
+	if (argc == 2 && strchr(argv[1], '=')) {
+		/* KEY=VALUE: a host item, added or replaced. */
+		char *eq = strchr(argv[1], '='), key[128];
+		json_t *vm, *items;
+
+		if ((size_t)(eq - argv[1]) >= sizeof(key)) {
+			fprintf(stderr, "virtctl: kvp: key too long\n");
+			return EXIT_USAGE;
+		}
+		memcpy(key, argv[1], (size_t)(eq - argv[1]));
+		key[eq - argv[1]] = '\0';
+		r = find_vm(c, argv[0], &vm);
+		if (r)
+			return r;
+		items = json_pack("[{s:s, s:s}]", "Name", key, "Data", eq + 1);
+		r = invoke(c, VSMS, "ModifyKvpItems", json_pack("{s:O, s:O}", "TargetSystem", json_object_get(vm, "__PATH"),
+								 "DataItems", items), &res);
+		if (r == EXIT_NOTFOUND)
+			r = invoke(c, VSMS, "AddKvpItems", json_pack("{s:O, s:O}", "TargetSystem", json_object_get(vm, "__PATH"),
+								      "DataItems", items), &res);
+		json_decref(items);
+		json_decref(vm);
+		if (r)
+			return r;
+		json_decref(res);
+		return EXIT_OK;
+	}
+	r = component_path(c, argv[0], "Msvm_KvpExchangeComponent", &path);
+	if (r)
+		return r;
+	r = ctl_call(c, "GetInstance", json_pack("{s:s}", "ObjectPath", path), &inst);
+	free(path);
+	if (r)
+		return r;
+	if (c->json) {
+		print_json(inst);
+	} else if (argc == 2) {
+		/* KEY: its value, host items first. */
+		const char *lists[] = { "HostExchangeItems", "GuestExchangeItems", "GuestIntrinsicExchangeItems" };
+
+		r = EXIT_NOTFOUND;
+		for (size_t l = 0; l < ARRAY_SIZE(lists) && r; l++) {
+			size_t i;
+			json_t *it;
+
+			json_array_foreach(json_object_get(inst, lists[l]), i, it) {
+				const char *k = json_string_value(json_object_get(it, "Name"));
+				if (k && strcmp(k, argv[1]) == 0 && json_is_string(json_object_get(it, "Data"))) {
+					printf("%s\n", json_string_value(json_object_get(it, "Data")));
+					r = EXIT_OK;
+					break;
+				}
+			}
+		}
+		if (r)
+			fprintf(stderr, "virtctl: NotFound: VM %s has no key-value item '%s'\n", argv[0], argv[1]);
+	} else {
+		print_items(json_object_get(inst, "GuestIntrinsicExchangeItems"), "guest", NULL);
+		print_items(json_object_get(inst, "GuestExchangeItems"), "guest", NULL);
+		print_items(json_object_get(inst, "HostExchangeItems"), "host", NULL);
+	}
+	json_decref(inst);
+	return r;
+}
+
 static const struct cmd cmds[] = {
 	{ "list", "", "list every defined VM, like virsh list --all", 0, 0, cmd_list },
 	{ "define", "FILE", "define a VM from a libvirt domain XML file", 1, 1, cmd_define },
@@ -775,6 +1273,10 @@ static const struct cmd cmds[] = {
 	{ "invoke", "CLASS|PATH METHOD [KEY=VALUE...]", "call any method; VALUE is typed (number, true/false, JSON) or @FILE", 2, -1, cmd_invoke },
 	{ "classes", "[CLASS]", "list the classes, or describe one", 0, 1, cmd_classes },
 	{ "console", "NAME [--read-only] [--force]", "attach to a VM's serial console; ^] detaches", 1, 3, cmd_console },
+	{ "shutdown", "NAME [--force] [--timeout S]", "orderly shutdown through the guest agent (the power button without one); --force turns the VM off after S s (default 60)", 1, 4, cmd_shutdown },
+	{ "exec", "NAME [--timeout S] [--env K=V]... [--cwd DIR] -- CMD [ARGS...]", "run a command in the guest with stdin, stdout and stderr streamed; exits with its status (128+N for signal N)", 3, -1, cmd_exec },
+	{ "kvp", "NAME [KEY[=VALUE]]", "list the guest's and the host's key-value items, show one, or set a host item", 1, 2, cmd_kvp },
+	{ "copy-to", "NAME SRC DEST", "copy the host file SRC to the absolute path DEST in the guest", 3, 3, cmd_copy_to },
 };
 
 static void usage(FILE *f)

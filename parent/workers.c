@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,11 +38,15 @@
 #define WORKER_NOFILE 256
 #define TICK_MS 250
 
-enum req_kind { REQ_FDS, REQ_CONFIGURE, REQ_START, REQ_PAUSE, REQ_RESUME, REQ_RESET, REQ_STOP, REQ_QUERY };
+/* REQ_STREAMS is "fds" after a reattach: new console streams for a running worker. */
+enum req_kind { REQ_FDS, REQ_CONFIGURE, REQ_START, REQ_PAUSE, REQ_RESUME, REQ_RESET, REQ_STOP, REQ_QUERY, REQ_STREAMS,
+		REQ_SHUTDOWN };
 
 static const char *const req_cmd[] = {
 	[REQ_FDS] = "fds", [REQ_CONFIGURE] = "configure", [REQ_START] = "start", [REQ_PAUSE] = "pause",
 	[REQ_RESUME] = "resume", [REQ_RESET] = "reset", [REQ_STOP] = "stop", [REQ_QUERY] = "query",
+	[REQ_STREAMS] = "fds",
+	[REQ_SHUTDOWN] = "shutdown",
 };
 
 enum src_kind { SRC_CTL, SRC_PID, SRC_TIMER };
@@ -244,6 +249,8 @@ static void runtime_cleanup(struct workers *w, const char *name)
 	(void)unlink(p);
 	snprintf(p, sizeof(p), "%s/pid", dir);
 	(void)unlink(p);
+	snprintf(p, sizeof(p), "%s/vsock.sock", dir);
+	(void)unlink(p);
 	snprintf(p, sizeof(p), "%s/root", dir);
 	(void)rmdir(p);
 }
@@ -406,6 +413,8 @@ static void on_reply(struct wvm *v, enum req_kind kind, json_t *msg)
 		set_state(v, kind == REQ_PAUSE ? VM_STATE_PAUSED : VM_STATE_RUNNING, VM_HEALTH_OK, NULL);
 		finish_job(v, 0, NULL);
 		return;
+	case REQ_SHUTDOWN:
+		return;   /* the power button: refusals are logged above, the guest decides */
 	case REQ_STOP:
 		if (!ok)
 			kill_worker(v, NULL);   /* turned off either way */
@@ -425,6 +434,13 @@ static void on_reply(struct wvm *v, enum req_kind kind, json_t *msg)
 		set_state(v, st, VM_HEALTH_OK, NULL);
 		return;
 	}
+	case REQ_STREAMS:
+		/* The guest runs on either way; only its console output is lost from now on. */
+		if (!ok)
+			log_warning("VM %s: the console is not reconnected: %s", v->name, desc);
+		else
+			log_info("VM %s: console reconnected", v->name);
+		return;
 	}
 }
 
@@ -781,32 +797,11 @@ static int place_in_cgroup(void *ud, pid_t pid, char *err, size_t errlen)
 
 /* The loader and library directory of a dynamically linked worker, bound read-only into the
  * empty root (a static worker gets nothing). */
-static size_t loader_binds(int exe, struct sandbox_bind *b, char store[2][PATH_MAX])
-{
-	char interp[PATH_MAX];
-	char *slash;
-
-	if (sandbox_elf_interp(exe, interp, sizeof(interp)) != 1 || !realpath(interp, store[0]))
-		return 0;
-	b[0].src = store[0];
-	b[0].dst = strdup(interp);
-	memcpy(store[1], store[0], PATH_MAX);
-	slash = strrchr(store[1], '/');
-	if (!slash || slash == store[1])
-		return 1;
-	*slash = '\0';
-	b[1].src = store[1];
-	b[1].dst = store[1];
-	return 2;
-}
-
 static int start_worker(struct workers *w, struct vm_entry *vm, struct wvm *v, char *err, size_t errlen)
 {
 	const struct vm_config *c = vm->cfg;
 	struct opened o = { .n = 0 };
-	char dir[PATH_MAX], p[PATH_MAX + 32], root[PATH_MAX + 32], cgname[128], binds_store[3][PATH_MAX];
-	char schema_path[PATH_MAX];
-	struct sandbox_bind binds[3] = { { 0 } };
+	char dir[PATH_MAX], p[PATH_MAX + 32], root[PATH_MAX + 32], cgname[128];
 	struct cgroup_limits lim;
 	struct place_ctx pctx = { .cg = &v->cg };
 	struct sandbox_spec spec = { 0 };
@@ -815,7 +810,6 @@ static int start_worker(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 	uid_t uid;
 	bool has_serial = c->serial.kind != VM_CHARDEV_NONE && c->serial.kind != VM_CHARDEV_NULL;
 	bool has_console = c->console.kind != VM_CHARDEV_NONE;
-	size_t nb = 0;
 
 	uid = alloc_uid(w, vm);
 	if (!uid) {
@@ -835,22 +829,19 @@ static int start_worker(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 		snprintf(err, errlen, "cannot open the worker program %s: %s", w->cfg.worker_path, strerror(-r));
 		goto out;
 	}
-	nb = loader_binds(exe, binds, binds_store);
-	/* The worker validates the definition again against the RelaxNG schema, which includes
-	 * its sibling files: the schema directory is bound read-only (public data only). */
-	if (w->cfg.schema && w->cfg.schema[0] == '/' && realpath(w->cfg.schema, schema_path)) {
-		char *slash;
-
-		memcpy(binds_store[2], schema_path, PATH_MAX);
-		slash = strrchr(binds_store[2], '/');
-		argv[3] = "--schema";
-		argv[4] = schema_path;
-		if (slash && slash != binds_store[2]) {
-			*slash = '\0';
-			binds[nb].src = binds_store[2];
-			binds[nb].dst = binds_store[2];
-			nb++;
-		}
+	/* The worker's root is an empty tmpfs: a dynamically linked worker would find no loader
+	 * there. It is linked static (Makefile) and needs no file at all: the definition was
+	 * validated against the schema here, at define time, and the worker maps it without the
+	 * schema (DOMXML_NO_SCHEMA). Refuse anything else with a message, not a failed exec. */
+	r = sandbox_elf_interp(exe, p, sizeof(p));
+	if (r != 0) {
+		if (r > 0)
+			snprintf(err, errlen, "the worker program %s is dynamically linked (loader %s); vmmsd runs workers on an empty root: build it static (make WORKER_STATIC=1)",
+				 w->cfg.worker_path, p);
+		else
+			snprintf(err, errlen, "the worker program %s is not a 64-bit ELF program", w->cfg.worker_path);
+		r = r > 0 ? -ENOEXEC : r;
+		goto out;
 	}
 	snprintf(p, sizeof(p), "%s/vms", w->cfg.runtime_dir);
 	if ((r = vm_dir(w, vm->name, dir, sizeof(dir))) < 0 || (mkdir(p, 0755) < 0 && errno != EEXIST) ||
@@ -870,6 +861,20 @@ static int start_worker(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 	if (listen_fd < 0) {
 		r = listen_fd;
 		goto out;
+	}
+	if (c->vsock.enabled) {
+		/* The vsock host side: the worker accepts on it (CONNECT <port>), vmmsd's guest
+		 * services manager (parent/guest.c) connects there to reach vmms-guestd. Root only. */
+		int vfd;
+
+		snprintf(p, sizeof(p), "%s/vsock.sock", dir);
+		vfd = make_listener(p, err, errlen);
+		if (vfd < 0) {
+			r = vfd;
+			goto out;
+		}
+		o.fds[o.n] = vfd;
+		snprintf(o.names[o.n++], sizeof(o.names[0]), "vsock");
 	}
 	if (has_serial || has_console) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
@@ -915,8 +920,6 @@ static int start_worker(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 	spec.uid = uid;
 	spec.gid = (gid_t)uid;
 	spec.root_dir = root;
-	spec.binds = binds;
-	spec.nbinds = nb;
 	spec.hostname = vm->name;
 	spec.nofile = WORKER_NOFILE;
 	spec.place = place_in_cgroup;
@@ -990,7 +993,6 @@ out:
 		close(nul);
 	if (logfd >= 0)
 		close(logfd);
-	free((void *)binds[0].dst);
 	if (r < 0)
 		runtime_cleanup(w, vm->name);
 	return r;
@@ -1075,6 +1077,12 @@ int workers_request(struct workers *w, struct vm_entry *vm, const char *job_id, 
 		snprintf(err, errlen, "VM '%s' is changing state; try again when it is done", vm->name);
 		return -EBUSY;
 	}
+	if (op == WORKER_SHUTDOWN) {
+		r = send_req(v, REQ_SHUTDOWN, json_object(), NULL, 0);
+		if (r < 0)
+			snprintf(err, errlen, "cannot reach the worker: %s", strerror(-r));
+		return r;
+	}
 	{
 		enum req_kind kind = op == WORKER_PAUSE ? REQ_PAUSE : op == WORKER_RESUME ? REQ_RESUME : REQ_RESET;
 
@@ -1124,6 +1132,67 @@ static int read_pidfile(const char *dir, pid_t *ret)
 	return 0;
 }
 
+/* Whether pidfd refers to a process that is still running and has the pid pid (in our pid
+ * namespace). /proc/self/fdinfo names the pid of a pidfd; poll says whether it exited. */
+static bool pidfd_is(int pidfd, pid_t pid)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+	char p[64], buf[512];
+	const char *line;
+	ssize_t n;
+	int fd;
+
+	if (poll(&pfd, 1, 0) != 0)
+		return false;   /* readable: it exited (or an error) */
+	snprintf(p, sizeof(p), "/proc/self/fdinfo/%d", pidfd);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	line = strstr(buf, "\nPid:");
+	if (!line && strncmp(buf, "Pid:", 4) == 0)
+		line = buf - 1;
+	return line && strtol(line + 5, NULL, 10) == (long)pid;
+}
+
+/* The one stream of a VM that goes to the console multiplexer (as in start_worker): the
+ * serial port when the definition has one, else the virtio console; NULL when neither. */
+static const char *console_stream_name(const struct vm_config *c)
+{
+	if (!c)
+		return NULL;
+	if (c->serial.kind != VM_CHARDEV_NONE && c->serial.kind != VM_CHARDEV_NULL)
+		return "serial";
+	if (c->console.kind != VM_CHARDEV_NONE && c->console.kind != VM_CHARDEV_NULL)
+		return "console";
+	return NULL;
+}
+
+/* The serial stream ended with the previous vmmsd: hand the reattached worker a new one
+ * ("fds" after configure replaces it, lib/ctlproto.h) and feed our end to the console
+ * multiplexer. The guest's output written meanwhile was dropped by the worker. */
+static int reattach_console(struct workers *w, struct vm_entry *vm, struct wvm *v)
+{
+	const char *name = console_stream_name(vm->cfg);
+	int sp[2], r;
+
+	if (!name || !w->cfg.consoles)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	r = send_req(v, REQ_STREAMS, json_pack("{s:[s]}", "names", name), &sp[1], 1);
+	close(sp[1]);
+	if (r < 0) {
+		close(sp[0]);
+		return r;
+	}
+	return console_vm_open(w->cfg.consoles, vm->name, sp[0]);   /* owns sp[0] now */
+}
+
 static bool was_running(int s)
 {
 	return s == VM_STATE_RUNNING || s == VM_STATE_PAUSED || s == VM_STATE_STARTING || s == VM_STATE_PAUSING ||
@@ -1161,22 +1230,29 @@ static int reattach_one(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 	}
 	/*
 	 * Who answers? SO_PEERCRED of a connection names whoever last called listen() on the
-	 * socket: a worker that re-listens at startup is named directly (its pid and its VM's
-	 * uid). A worker that does not still has the listen() of the vmmsd that created the
-	 * socket in a root-only directory; then the pid file and a live pidfd are the evidence.
+	 * socket; the worker listens again at startup (worker/control.h), so it is the worker
+	 * itself: its pid must be the pid file's (and the pidfd's) and its uid the VM's. A peer
+	 * that is root is the vmmsd that created the socket (a worker that never re-listened)
+	 * or an impostor: neither is trusted with the VM.
 	 */
 	if (getsockopt(v->ctl, SOL_SOCKET, SO_PEERCRED, &cr, &crlen) < 0) {
-		snprintf(why, whylen, "SO_PEERCRED: %s", strerror(errno));
-		return -errno;
+		r = -errno;
+		snprintf(why, whylen, "refused to reattach: SO_PEERCRED: %s", strerror(-r));
+		return r;
 	}
-	if (cr.uid != 0 && (cr.pid != pid || cr.uid != vm->uid)) {
-		snprintf(why, whylen, "refused to reattach: the control socket's peer is pid %d uid %u, expected pid %d uid %u",
-			 (int)cr.pid, (unsigned)cr.uid, (int)pid, (unsigned)vm->uid);
+	if (cr.pid != pid || cr.uid != vm->uid || cr.uid == 0) {
+		snprintf(why, whylen,
+			 "refused to reattach: the control socket's peer is pid %d uid %u, expected the worker pid %d uid %u%s",
+			 (int)cr.pid, (unsigned)cr.uid, (int)pid, (unsigned)vm->uid,
+			 cr.uid == 0 ? " (root: not a worker's own credentials)" : "");
 		return -EPERM;
 	}
-	if (cr.uid == 0)
-		log_info("VM %s: control socket peer credentials are the creating vmmsd's; trusting pid file %d",
-			 vm->name, (int)pid);
+	/* The pidfd was opened for the pid file's pid before connecting; if that process still
+	 * runs now, after the peer was named with the same pid, they are one process. */
+	if (!pidfd_is(v->pidfd, pid)) {
+		snprintf(why, whylen, "refused to reattach: worker %d exited or was replaced while being verified", (int)pid);
+		return -ESRCH;
+	}
 	cgroup_name(vm, cgname, sizeof(cgname));
 	(void)cgroup_lookup(w->cfg.cgroup_root, cgname, &v->cg);
 	v->state = vm->last_state;
@@ -1189,6 +1265,9 @@ static int reattach_one(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 	v->deadline = mono_ms() + OP_TIMEOUT_MS;
 	vm->pid = pid;
 	vm->worker_pid = pid;
+	r = reattach_console(w, vm, v);
+	if (r < 0)
+		log_warning_errno(r, "VM %s: the console is not reconnected", vm->name);
 	return 0;
 }
 

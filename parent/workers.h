@@ -35,7 +35,9 @@ enum vm_state {
 /* HealthState values. */
 enum vm_health { VM_HEALTH_OK = 5, VM_HEALTH_MAJOR_FAILURE = 20, VM_HEALTH_CRITICAL = 25 };
 
-enum worker_op { WORKER_START, WORKER_STOP, WORKER_PAUSE, WORKER_RESUME, WORKER_RESET };
+/* WORKER_SHUTDOWN presses the ACPI power button: accepted at once, no job, no state change
+ * (the guest's power-off reports Off later). */
+enum worker_op { WORKER_START, WORKER_STOP, WORKER_PAUSE, WORKER_RESUME, WORKER_RESET, WORKER_SHUTDOWN };
 
 /* Msvm_ConcreteJob ErrorCode values the manager reports. */
 #define WORKER_JOB_FAILED 32768
@@ -81,8 +83,10 @@ int workers_request(struct workers *w, struct vm_entry *vm, const char *job_id, 
 
 /*
  * After a restart: for every VM recorded as running, connect to its worker's control socket,
- * verify the peer (SO_PEERCRED pid and uid), query it and mark the VM Running or Paused; a VM
- * whose worker is gone is set Off with the reason. Returns how many were reattached.
+ * verify the peer (SO_PEERCRED pid equal to the pid file's and a live pidfd's, uid equal to
+ * the VM's worker uid), query it, hand it a new console stream (lib/ctlproto.h) and mark the
+ * VM Running or Paused; a VM whose worker is gone or not verified is set Off with HealthState
+ * Major Failure and the reason (logged). Returns how many were reattached.
  */
 int workers_reattach(struct workers *w);
 

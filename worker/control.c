@@ -354,7 +354,9 @@ static int cmd_fds_replace(struct ctl *c, json_t *names, struct ctl_error *err)
 	for (size_t i = 0; i < n; i++) {
 		const char *name = json_string_value(json_array_get(names, i));
 
-		if (!name || !replaceable(name))
+		if (!name || !ctl_fd_name_valid(name))
+			return fail(err, "InvalidParameter", -EINVAL, "name %zu: not a descriptor name", i);
+		if (!replaceable(name))
 			return fail(err, "InvalidState", -EBUSY,
 				    "the VM is configured; only 'serial' and 'console' can be replaced");
 		for (size_t j = 0; j < i; j++)

@@ -61,8 +61,10 @@ static const struct sc_rule sc_rules[] = {
 	{ "ioctl", K_ALL, ARG_IOCTL },
 	/* guest output to a socket (chardev_write), io_uring submission on a device reset */
 	{ "sendto", K_ALL, ARG_ANY }, { "io_uring_enter", K_ALL, ARG_ANY },
-	/* io threads (and the short-lived thread that starts them, hence clone) */
-	{ "epoll_wait", K_BASE | K_IO, ARG_ANY }, { "epoll_pwait", K_BASE | K_IO, ARG_ANY }, { "epoll_ctl", K_BASE | K_IO, ARG_ANY },
+	/* io threads (and the short-lived thread that starts them, hence clone); epoll_ctl also on
+	 * vCPU threads: a device activated or reset by a status write (a vCPU exit) adds or drops
+	 * the fds its io thread watches (virtio-vsock's listening socket and connections) */
+	{ "epoll_wait", K_BASE | K_IO, ARG_ANY }, { "epoll_pwait", K_BASE | K_IO, ARG_ANY }, { "epoll_ctl", K_ALL, ARG_ANY },
 	{ "pread64", K_BASE | K_IO, ARG_ANY }, { "pwrite64", K_BASE | K_IO, ARG_ANY }, { "preadv", K_BASE | K_IO, ARG_ANY },
 	{ "pwritev", K_BASE | K_IO, ARG_ANY }, { "preadv2", K_BASE | K_IO, ARG_ANY }, { "pwritev2", K_BASE | K_IO, ARG_ANY },
 	{ "fsync", K_BASE | K_IO, ARG_ANY }, { "fdatasync", K_BASE | K_IO, ARG_ANY }, { "fallocate", K_BASE | K_IO, ARG_ANY },

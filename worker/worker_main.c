@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,8 +57,9 @@ static const char usage_text[] =
 	"  -c, --config FILE   VM definition (libvirt domain XML, type='kvm')\n"
 	"      --control-fd N  serve the control channel on the listening Unix socket N\n"
 	"                      (the definition and all resources arrive over it)\n"
-	"      --schema FILE   RelaxNG schema to validate against\n"
-	"                      (default " DOMXML_DEFAULT_SCHEMA ")\n"
+	"      --schema FILE   RelaxNG schema to validate against, in the foreground\n"
+	"                      (default " DOMXML_DEFAULT_SCHEMA "); under vmmsd\n"
+	"                      the definition was validated when it was defined\n"
 	"      --seccomp MODE  kill (default), trap, log or off: what a system call outside\n"
 	"                      the allow-lists does\n"
 	"      --check         validate the definition and the host resources, then exit\n"
@@ -90,9 +92,25 @@ enum worker_state {
 	W_STOPPED,      /* final: the worker exits */
 };
 
+/* Foreground mode: the definition is mapped at once (the mapping checks every value itself)
+ * and validated against the RelaxNG schema in a child process while the machine is built;
+ * the vCPUs start only once the schema has accepted it. A process rather than a thread: the
+ * compiled schema (4 MiB of heap, libxml2's RelaxNG code) lives and dies in the child, and
+ * never becomes the worker's resident memory for the VM's whole life. */
+struct schema_verdict {
+	int r;
+	char err[512];
+};
+
+struct schema_check {
+	int fd;                 /* the child's verdict arrives here (one write of a schema_verdict) */
+	struct schema_verdict v;
+};
+
 struct worker {
 	struct worker_opts o;
 	bool foreground;
+	struct schema_check check;
 	struct vm_config *cfg;
 	struct machine_resources res;
 	bool res_set;
@@ -182,12 +200,16 @@ static int parse_args(int argc, char **argv, struct worker_opts *o)
 	return 0;
 }
 
-static int open_image(const char *what, const char *path, int flags)
+static int open_image(const char *what, const char *path, int flags, char *err, size_t errlen)
 {
 	int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
 
-	if (fd < 0)
-		return log_error_errno(errno, "%s %s: cannot open it", what, path);
+	if (fd < 0) {
+		int r = -errno;
+
+		snprintf(err, errlen, "%s %s: cannot open it: %s", what, path, strerror(-r));
+		return r;
+	}
 	return fd;
 }
 
@@ -232,21 +254,20 @@ static void resources_forget(struct machine_resources *res)
 	}
 }
 
-/* Foreground mode: the worker opens what the definition names. */
-static int resources_open(const struct vm_config *cfg, struct machine_resources *res)
+/* Foreground mode: the worker opens what the definition names. err gets the message. */
+static int resources_open(const struct vm_config *cfg, struct machine_resources *res, char *err, size_t errlen)
 {
-	char err[512] = "";
 	int r;
 
 	if (!cfg->kernel) {
-		log_error("no <kernel> in <os>: vmms boots a kernel directly (firmware boot is not supported yet)");
+		snprintf(err, errlen, "no <kernel> in <os>: vmms boots a kernel directly (firmware boot is not supported yet)");
 		return -EINVAL;
 	}
-	res->kernel_fd = open_image("kernel", cfg->kernel, O_RDONLY);
+	res->kernel_fd = open_image("kernel", cfg->kernel, O_RDONLY, err, errlen);
 	if (res->kernel_fd < 0)
 		return res->kernel_fd;
 	if (cfg->initrd) {
-		res->initrd_fd = open_image("initrd", cfg->initrd, O_RDONLY);
+		res->initrd_fd = open_image("initrd", cfg->initrd, O_RDONLY, err, errlen);
 		if (res->initrd_fd < 0)
 			return res->initrd_fd;
 	}
@@ -255,24 +276,20 @@ static int resources_open(const struct vm_config *cfg, struct machine_resources 
 		char what[64];
 
 		snprintf(what, sizeof(what), "disk %s", d->target);
-		res->disk_fds[i] = open_image(what, d->path, d->readonly ? O_RDONLY : O_RDWR);
+		res->disk_fds[i] = open_image(what, d->path, d->readonly ? O_RDONLY : O_RDWR, err, errlen);
 		if (res->disk_fds[i] < 0)
 			return res->disk_fds[i];
 	}
 	r = hv_kvm_open(&res->kvm_fd);
+	if (r < 0) {
+		snprintf(err, errlen, "/dev/kvm: cannot open it (is KVM available and are you in group kvm?): %s",
+			 strerror(-r));
+		return r;
+	}
+	r = chardev_open(&res->serial, &cfg->serial, err, errlen);
 	if (r < 0)
-		return log_error_errno(r, "/dev/kvm: cannot open it (is KVM available and are you in group kvm?)");
-	r = chardev_open(&res->serial, &cfg->serial, err, sizeof(err));
-	if (r < 0) {
-		log_error("%s", err);
 		return r;
-	}
-	r = chardev_open(&res->console, &cfg->console, err, sizeof(err));
-	if (r < 0) {
-		log_error("%s", err);
-		return r;
-	}
-	return 0;
+	return chardev_open(&res->console, &cfg->console, err, errlen);
 }
 
 static void resources_close(struct machine_resources *res)
@@ -413,9 +430,22 @@ static int boot_create(struct worker *w, char *err, size_t errlen)
 	return 0;
 }
 
+/* The definition is mapped (and, in the foreground, validated) for good: libxml2's state and
+ * the schema go, and the heap they grew is handed back to the kernel, so that the worker's
+ * footprint for the VM's whole life is the machine, not its configuration. */
+static void parser_release(void)
+{
+	domxml_release();
+	(void)malloc_trim(0);
+}
+
 static int boot_start(struct worker *w)
 {
-	int r = sandbox_enter(w);
+	int r;
+
+	if (w->boots == 0)
+		parser_release();
+	r = sandbox_enter(w);
 
 	if (r < 0)
 		return r;
@@ -675,7 +705,12 @@ static int cmd_configure(struct worker *w, json_t *req, struct ctl_error *err)
 		return cerr(err, "InvalidState", -EALREADY, "the VM is already configured (configure is allowed once)");
 	if (!json_is_string(xml))
 		return cerr(err, "InvalidParameter", -EINVAL, "'xml' missing or not a string");
-	r = domxml_parse(json_string_value(xml), json_string_length(xml), w->o.schema, &cfg, msg, sizeof(msg));
+	/* vmmsd validated this very text against libvirt's schema when it was defined, and it
+	 * sends nothing else: map it without compiling the schema again (milliseconds and
+	 * megabytes of heap). The mapping still refuses what it does not know and checks every
+	 * value (lib/domxml.h, DOMXML_NO_SCHEMA). */
+	r = domxml_parse_opts(json_string_value(xml), json_string_length(xml), NULL, DOMXML_NO_SCHEMA, &cfg, msg,
+			      sizeof(msg));
 	if (r < 0)
 		return cerr(err, r == -EOPNOTSUPP ? "NotSupported" : "InvalidParameter", r, "%s", msg);
 	r = check_host_limits(cfg, msg, sizeof(msg));
@@ -875,36 +910,133 @@ static int signals_setup(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static int run_foreground(struct worker *w)
+/* In the child: validate, report, exit without running the parent's exit handlers. */
+static __attribute__((noreturn)) void schema_check_child(const char *xml, size_t len, const char *schema, int fd)
 {
-	char err[512] = "";
+	struct schema_verdict v = { 0 };
+
+	v.r = domxml_validate(xml, len, schema, v.err, sizeof(v.err));
+	_exit(write(fd, &v, sizeof(v)) == (ssize_t)sizeof(v) ? 0 : 1);
+}
+
+/* Maps the definition and starts its schema validation beside the machine build. A
+ * definition the mapping refuses is parsed again the plain way, schema first, so that the
+ * message is the one a user gets without the shortcut. */
+static int config_load(struct worker *w, char *err, size_t errlen)
+{
+	struct schema_check *c = &w->check;
+	_cleanup_free_ char *xml = NULL;
+	size_t len = 0;
+	int p[2], r;
+
+	r = domxml_parse_file_opts(w->o.config, w->o.schema, DOMXML_NO_SCHEMA, &w->cfg, &xml, &len, err, errlen);
+	if (r < 0)
+		return domxml_parse_file(w->o.config, w->o.schema, &w->cfg, err, errlen);
+	/* Single-threaded here (no machine yet), so the child may run any code after fork. The
+	 * kernel reaps it (SIGCHLD ignored: the worker has no other children), so the worker
+	 * waits for its verdict only, not for its exit, and needs no wait4 under seccomp. */
+	(void)signal(SIGCHLD, SIG_IGN);
+	if (pipe2(p, O_CLOEXEC) == 0) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			close(p[0]);
+			schema_check_child(xml, len, w->o.schema, p[1]);
+		}
+		close(p[1]);
+		if (pid > 0) {
+			c->fd = p[0];
+			return 0;
+		}
+		close(p[0]);
+	}
+	/* No child to be had: validate here, before anything else. */
+	c->v.r = domxml_validate(xml, len, w->o.schema, c->v.err, sizeof(c->v.err));
+	return 0;
+}
+
+/* Waits for the validation: 0 when the schema accepted the definition (or it was validated
+ * with the plain parse), else the exit status with the message logged. */
+static int config_check_wait(struct worker *w)
+{
+	struct schema_check *c = &w->check;
+	ssize_t n;
+
+	if (c->fd >= 0) {
+		do
+			n = read(c->fd, &c->v, sizeof(c->v));
+		while (n < 0 && errno == EINTR);
+		close(c->fd);
+		c->fd = -1;
+		if (n != (ssize_t)sizeof(c->v)) {
+			log_error("%s: the schema validation ended without a verdict; the VM is not started", w->o.config);
+			return EXIT_HOST_ERROR;
+		}
+		c->v.err[sizeof(c->v.err) - 1] = '\0';
+	}
+	if (c->v.r < 0) {
+		log_error("%s: %s", w->o.config, c->v.err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Everything but starting the vCPUs: host limits, resources, the machine. Returns the exit
+ * status to fail with (err says why), or 0. */
+static int foreground_prepare(struct worker *w, char *err, size_t errlen)
+{
+	char msg[512] = "";
 	int r;
 
-	r = domxml_parse_file(w->o.config, w->o.schema, &w->cfg, err, sizeof(err));
-	if (r < 0) {
-		log_error("%s", err);
+	if (check_host_limits(w->cfg, err, errlen) < 0)
 		return EXIT_USAGE;
-	}
-	if (check_host_limits(w->cfg, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		return EXIT_USAGE;
-	}
 	w->res_set = true;
-	if (resources_open(w->cfg, &w->res) < 0)
+	if (resources_open(w->cfg, &w->res, err, errlen) < 0)
 		return EXIT_USAGE;
 	if (w->o.vsock_socket && !w->cfg->vsock.enabled) {
-		log_error("--vsock-socket %s: the definition has no <vsock>; add <vsock model='virtio'/>", w->o.vsock_socket);
+		snprintf(err, errlen, "--vsock-socket %s: the definition has no <vsock>; add <vsock model='virtio'/>",
+			 w->o.vsock_socket);
 		return EXIT_USAGE;
 	}
 	if (w->o.vsock_socket && !w->o.check_only &&
-	    vsock_host_open(w->o.vsock_socket, &w->res.vsock, err, sizeof(err)) < 0) {
+	    vsock_host_open(w->o.vsock_socket, &w->res.vsock, err, errlen) < 0)
+		return EXIT_USAGE;
+	r = boot_create(w, msg, sizeof(msg));
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", w->cfg->name, msg);
+		return r == -ENOEXEC || r == -EINVAL || r == -E2BIG || r == -ENOMEM ? EXIT_USAGE : EXIT_HOST_ERROR;
+	}
+	return 0;
+}
+
+static int run_foreground(struct worker *w)
+{
+	char err[512] = "";
+	int status, r;
+
+	if (config_load(w, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return EXIT_USAGE;
 	}
-	r = boot_create(w, err, sizeof(err));
-	if (r < 0) {
-		log_error("%s: %s", w->cfg->name, err);
-		return r == -ENOEXEC || r == -EINVAL || r == -E2BIG || r == -ENOMEM ? EXIT_USAGE : EXIT_HOST_ERROR;
+	status = foreground_prepare(w, err, sizeof(err));
+	/* What starting needs before the vCPUs (releasing the parser, the seccomp filter) is
+	 * done while the schema may still be at work. */
+	if (status == 0 && !w->o.check_only) {
+		parser_release();
+		if (sandbox_enter(w) < 0) {
+			err[0] = '\0'; /* sandbox_enter() said why */
+			status = EXIT_HOST_ERROR;
+		}
+	}
+	/* The schema's verdict first, as if it had run before everything else; no guest
+	 * instruction runs on a definition it refused. */
+	r = config_check_wait(w);
+	if (r != 0)
+		return r;
+	if (status != 0) {
+		if (err[0])
+			log_error("%s", err);
+		return status;
 	}
 	if (w->o.check_only) {
 		machine_destroy(w->m);
@@ -947,7 +1079,7 @@ static int run_control(struct worker *w)
 
 int main(int argc, char **argv)
 {
-	struct worker w = { .ep = -1, .sfd = -1, .status = EXIT_HOST_ERROR };
+	struct worker w = { .ep = -1, .sfd = -1, .status = EXIT_HOST_ERROR, .check.fd = -1 };
 	struct rlimit no_core = { 0, 0 };
 	int status;
 

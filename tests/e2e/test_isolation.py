@@ -3,8 +3,9 @@
 
 From outside: a running worker has its VM's own uid/gid, no capability in any set (bounding
 and ambient included), no_new_privs, seccomp filter mode, its own mount/pid/ipc/uts/net
-namespaces, an empty root (only the read-only loader/library/schema binds of a dynamic
-worker), only the descriptors vmmsd handed it, and its cgroup limits.
+namespaces, an empty read-only root (the worker is static and maps its definition without
+the schema: no file of the host is visible to it), only the descriptors vmmsd handed it, and
+its cgroup limits.
 From inside: a static probe started through the same sandbox code (the test_sandbox unit
 binary with VMMS_SANDBOX_PROBE) tries to open host files, signal host processes, become
 root, mount, chroot and reach the network; every attempt must fail.
@@ -45,6 +46,17 @@ def start(d, c, name, vcpus=1):
     return d.worker_pid(name)
 
 
+def elf_has_interp(path):
+    """Whether the 64-bit little-endian ELF at path asks for a dynamic loader (PT_INTERP)."""
+    data = pathlib.Path(path).read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2, path
+    phoff = int.from_bytes(data[32:40], "little")
+    phentsize = int.from_bytes(data[54:56], "little")
+    phnum = int.from_bytes(data[56:58], "little")
+    return any(int.from_bytes(data[phoff + i * phentsize:phoff + i * phentsize + 4], "little") == 3
+               for i in range(phnum))
+
+
 def cgroup_dirs(pid):
     """controller -> directory of pid's group (v1 hierarchies, or "" -> the v2 group)."""
     out = {}
@@ -71,13 +83,18 @@ def test_worker_credentials_namespaces_root_fds_cgroup(daemon):
     # Its own namespaces (the user and cgroup namespaces are shared on purpose).
     for ns in ("mnt", "pid", "ipc", "uts", "net"):
         assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/{daemon.proc.pid}/ns/{ns}"), ns
-    # The root holds nothing but the loader, libraries and schema, read-only.
+    # The root is empty, read-only, and a tmpfs of its own (not a host directory).
     root = pathlib.Path(f"/proc/{pid}/root")
-    assert set(os.listdir(root)) <= {"lib64", "usr"}, os.listdir(root)
-    for host_path in ("etc/passwd", "tmp", "proc/1", "dev/kvm", "root", "home", "var", str(daemon.dir)[1:]):
+    assert os.listdir(root) == [], os.listdir(root)
+    for host_path in ("etc/passwd", "tmp", "proc/1", "dev/kvm", "root", "home", "var", "usr", "lib64",
+                      str(daemon.dir)[1:]):
         assert not (root / host_path).exists(), host_path
     with pytest.raises(OSError):
-        (root / "usr" / "written-by-test").write_text("x")   # read-only bind
+        (root / "written-by-test").write_text("x")   # read-only
+    mounts = pathlib.Path(f"/proc/{pid}/mounts").read_text().splitlines()
+    assert [m.split()[:3] for m in mounts] == [["vmms-root", "/", "tmpfs"]], mounts
+    # ... which works because the worker is static: no PT_INTERP (loader) in its program headers.
+    assert not elf_has_interp(build_dir() / "vmms-worker")
     # Only what vmmsd handed over (plus what the worker made of it).
     allowed = {"/dev/null", "/dev/kvm", str(guest_elf("spin")), str(daemon.run / "vms/iso1/worker.log")}
     for fd in os.listdir(f"/proc/{pid}/fd"):

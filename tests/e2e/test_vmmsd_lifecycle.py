@@ -5,7 +5,11 @@ in order, a worker killed under vmmsd, vmmsd killed with SIGKILL and restarted u
 guests, a start whose kernel is missing, and many clients at once.
 Needs root and /dev/kvm. Run: VMMS_BUILD=build python3 -m pytest tests/e2e/test_vmmsd_lifecycle.py"""
 import os
+import re
+import select
 import signal
+import socket
+import subprocess
 import threading
 import time
 
@@ -176,6 +180,106 @@ def test_vmmsd_sigkill_and_restart_reattaches(daemon):
     os.kill(pid, signal.SIGKILL)
     vm = wait_state(c, "survivor", OFF)
     assert vm["HealthState"] in (20, 25) and vm["ErrorDescription"]
+
+
+def spin_numbers(text):
+    return [int(m) for m in re.findall(r"spin (\d+)\r?\n", text)]
+
+
+def test_console_survives_vmmsd_restart(daemon):
+    """The serial stream dies with vmmsd; the restarted one hands the reattached worker a new
+    one: `virtctl console --read-only` shows fresh output and console.log keeps growing."""
+    c = daemon.client()
+    define(c, guest_xml("chatty", guest_elf("spin")))
+    wait_job(c, request_state(c, "chatty", RUNNING)["result"]["Job"])
+    wait_state(c, "chatty", RUNNING)
+    pid = daemon.worker_pid("chatty")
+    log = daemon.state / "vms" / "chatty" / "console.log"
+    end = time.time() + 10
+    while console_lines(daemon, "chatty") < 3 and time.time() < end:
+        time.sleep(0.05)
+    c.close()
+    daemon.kill9()
+    # Everything the old vmmsd logged, then the guest goes on printing into nothing for a
+    # while (dropped by the worker, never blocking the vCPU).
+    last_before = max(spin_numbers(log.read_text(errors="replace")))
+    t0 = cpu_ticks(pid)
+    time.sleep(0.5)
+    assert cpu_ticks(pid) > t0, "the guest stopped when its console reader went away"
+    assert max(spin_numbers(log.read_text(errors="replace"))) == last_before
+    daemon.start()
+    c = daemon.client()
+    wait_state(c, "chatty", RUNNING, timeout=10)
+    assert daemon.worker_pid("chatty") == pid
+    reader = subprocess.Popen([str(build_dir() / "virtctl"), "--socket", str(daemon.sock), "console", "chatty",
+                               "--read-only"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    out = b""
+    try:
+        end = time.time() + 15
+        while time.time() < end:
+            if select.select([reader.stdout], [], [], 0.2)[0]:
+                d = os.read(reader.stdout.fileno(), 65536)
+                if not d:
+                    break
+                out += d
+            fresh = [n for n in spin_numbers(out.decode("latin-1")) if n > last_before]
+            if len(fresh) >= 3:
+                break
+    finally:
+        reader.kill()
+        reader.wait()
+    fresh = [n for n in spin_numbers(out.decode("latin-1")) if n > last_before]
+    assert len(fresh) >= 3, f"no fresh output after the restart (last before {last_before}): {out[-300:]!r}\n" \
+        + daemon.log()[-2000:]
+    # the numbers jump: what the guest printed while no vmmsd was there is gone, not queued
+    assert min(fresh) > last_before + 1
+    end = time.time() + 10
+    while max(spin_numbers(log.read_text(errors="replace"))) < max(fresh) and time.time() < end:
+        time.sleep(0.05)
+    assert max(spin_numbers(log.read_text(errors="replace"))) >= max(fresh), "console.log stopped growing"
+    assert "console reconnected" in daemon.log()
+    request_state(c, "chatty", OFF)
+    wait_state(c, "chatty", OFF)
+
+
+def test_reattach_refuses_an_impostor_socket(daemon):
+    """A process that is not the worker (here root, listening at the VM's control socket while
+    the real worker still runs under the pid file's pid) is not trusted with the VM: the VM is
+    set Off with a reason and Major Failure health, and vmmsd logs why."""
+    c = daemon.client()
+    define(c, guest_xml("mark", guest_elf("spin")))
+    wait_job(c, request_state(c, "mark", RUNNING)["result"]["Job"])
+    wait_state(c, "mark", RUNNING)
+    pid = daemon.worker_pid("mark")
+    c.close()
+    daemon.kill9()
+    path = daemon.run / "vms" / "mark" / "control.sock"
+    path.unlink()
+    fake = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fake.bind(str(path))
+    fake.listen(4)
+    try:
+        daemon.start()
+        c = daemon.client()
+        vm = wait_state(c, "mark", OFF, timeout=10)
+        assert vm["HealthState"] == 20, vm
+        assert "refused to reattach" in vm["ErrorDescription"], vm
+        assert f"pid {os.getpid()} uid 0" in vm["ErrorDescription"] and f"expected the worker pid {pid}" \
+            in vm["ErrorDescription"], vm
+        assert "refused to reattach" in daemon.log()
+        # nothing was sent to the impostor beyond the connection
+        fake.settimeout(0.5)
+        conn, _ = fake.accept()
+        conn.settimeout(0.5)
+        try:
+            assert conn.recv(100) == b""
+        except socket.timeout:
+            pass
+        conn.close()
+    finally:
+        fake.close()
+        os.kill(pid, signal.SIGKILL)
 
 
 def test_restart_after_worker_died_while_down(daemon):

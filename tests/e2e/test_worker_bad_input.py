@@ -70,6 +70,26 @@ def test_schema_rejects(build, tmp_path, files):
     assert rc == 2 and "schema" in line
 
 
+def test_schema_verdict_comes_first_and_no_guest_runs(build, tmp_path, files):
+    """In the foreground the schema validates in a child process while the machine is built.
+    A definition only the schema refuses (the mapping ignores <title>'s content) must still
+    never run: exit 2 with the schema's message, and no banner from the guest; and the
+    schema's verdict wins over a later problem (a missing kernel), as when it ran first."""
+    bad_title = "<title><b>not text</b></title>"
+    xml = domain_xml("t", files["kernel"]).replace("<memory", bad_title + "<memory", 1)
+    cfg = tmp_path / "title.xml"
+    cfg.write_text(xml)
+    if HAVE_KVM:
+        p = subprocess.run([str(build / "vmms-worker"), "--config", str(cfg)], capture_output=True, timeout=60)
+        assert p.returncode == 2, p
+        assert b"vmms test guest" not in p.stdout, p.stdout   # uart.elf's first words
+    rc, line = run_worker(build, tmp_path, xml)
+    assert rc == 2 and "schema" in line and "title" in line, line
+    rc, line = run_worker(build, tmp_path, domain_xml("t", files["dir"] / "nope").replace(
+        "<memory", bad_title + "<memory", 1))
+    assert rc == 2 and "schema" in line and "nope" not in line, line
+
+
 def test_not_xml(build, tmp_path):
     rc, line = run_worker(build, tmp_path, "this is not xml")
     assert rc == 2

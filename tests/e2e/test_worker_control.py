@@ -294,6 +294,75 @@ def test_reattach(worker):
     assert w.wait() == 5
 
 
+def test_peer_credentials_name_the_worker(worker):
+    """The worker listens again on the socket it inherited, so a controller's SO_PEERCRED names
+    the worker (what a restarted vmmsd checks), not the process that created the socket (us)."""
+    w = worker()
+    c = w.connect()
+    assert c.req("query")["ok"]  # served: the worker has run its listen() by now
+    c.close()
+    c = w.connect()
+    pid, uid, _ = struct.unpack("3i", c.s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    assert pid == w.proc.pid and pid != os.getpid()
+    assert uid == os.geteuid()
+    assert c.req("stop")["ok"]
+    assert w.wait() == 5
+
+
+def test_reattach_replaces_the_serial_stream(worker):
+    """After a reattach the controller hands over a new serial stream ("fds" after configure):
+    the guest's output, dropped while nobody read it, arrives on the new one."""
+    w = worker()
+    c = w.connect()
+    w.configure(c, "ctl-restream", guest("spin"))
+    assert c.req("start")["ok"]
+    w.serial.wait_for("spin 1")
+    c.close()
+    w.serial.ours.shutdown(socket.SHUT_RDWR)  # the old vmmsd and its end of the stream are gone
+    w.serial.ours.close()
+    time.sleep(0.5)        # the guest keeps printing into nothing, without blocking
+    assert w.proc.poll() is None, w.stderr()
+    c2 = w.connect()
+    assert c2.req("query")["state"] == "running"
+    # only serial/console may come after configure, and only for ports the guest has
+    kvm = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    r = c2.req("fds", fds=[kvm], names=["kvm"])
+    os.close(kvm)
+    assert not r["ok"] and r["error"]["name"] == "InvalidState", r
+    extra = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    r = c2.req("fds", fds=[extra[1].fileno()], names=["console"])
+    assert not r["ok"] and r["error"]["name"] == "InvalidParameter", r
+    rd, wr = os.pipe()
+    r = c2.req("fds", fds=[wr], names=["serial"])
+    assert not r["ok"] and r["error"]["name"] == "InvalidParameter", r
+    os.close(rd)
+    os.close(wr)
+    new = Serial()
+    r = c2.req("fds", fds=[new.theirs.fileno()], names=["serial"])
+    new.theirs.close()
+    assert r["ok"] and r["state"] == "running", r
+    new.wait_for("spin ", count=3)
+    # input reaches the new stream's reader side too: the worker watches it (no crash, no
+    # block); the guest ignores it
+    new.ours.sendall(b"x")
+    q = c2.req("query")
+    assert q["ok"] and q["state"] == "running"
+    assert "bytes of guest output dropped" in w.stderr()
+    dropped = int(w.stderr().split("stream replaced by the controller; ")[1].split()[0])
+    assert dropped > 0, w.stderr()
+    # a second replacement (another restart) works the same; the previous stream ends
+    newer = Serial()
+    assert c2.req("fds", fds=[newer.theirs.fileno()], names=["serial"])["ok"]
+    newer.theirs.close()
+    newer.wait_for("spin ", count=2)
+    new.t.join(5)
+    assert not new.t.is_alive(), "the replaced stream was not closed"
+    assert c2.req("stop")["ok"]
+    assert w.wait() == 5
+    extra[0].close()
+    extra[1].close()
+
+
 def test_second_controller_waits_its_turn(worker):
     w = worker()
     c1 = w.connect()

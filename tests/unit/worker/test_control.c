@@ -358,6 +358,9 @@ static void test_fds_replace_after_configure(void **state)
 	rep = roundtrip(&g, "{\"id\":2,\"cmd\":\"fds\",\"names\":[\"kvm\"]}", &sp[1], 1);
 	assert_string_equal(err_name(rep), "InvalidState");
 	json_decref(rep);
+	rep = roundtrip(&g, "{\"id\":2,\"cmd\":\"fds\",\"names\":[7]}", &sp[1], 1);
+	assert_string_equal(err_name(rep), "InvalidParameter");
+	json_decref(rep);
 	fds[0] = sp[1];
 	fds[1] = p[1];
 	rep = roundtrip(&g, "{\"id\":3,\"cmd\":\"fds\",\"names\":[\"serial\",\"disk:vda\"]}", fds, 2);
