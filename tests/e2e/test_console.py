@@ -202,12 +202,22 @@ class ConsoleTest(unittest.TestCase):
         got = c.read_until(b"last words of the guest\n")
         self.assertTrue(got.endswith(b"last words of the guest\n"), got[-100:])
         self.assertEqual(len(got), 4096)   # the tail only
-        # virtctl, stdin a pipe: ^] detaches at once, the replay went to stdout
-        p = self.virtctl("console", "vm1", "--read-only", stdin=b"\x1d")
-        self.assertEqual(p.returncode, 0, p)
-        self.assertIn(b"Connected to VM vm1 read-only (escape character is ^])", p.stderr)
-        self.assertIn(b"Detached from VM vm1", p.stderr)
-        self.assertTrue(p.stdout.endswith(b"last words of the guest\n"), p.stdout[-100:])
+        # virtctl, stdin a pipe: the replay goes to stdout, then ^] detaches (sent only once
+        # the replay arrived: the two race otherwise)
+        p = subprocess.Popen([os.path.join(BUILD, "virtctl"), "--socket", self.sock, "console", "vm1",
+                              "--read-only"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = b""
+        while not out.endswith(b"last words of the guest\n"):
+            r, _, _ = select.select([p.stdout], [], [], 10)
+            self.assertTrue(r, "no replay from virtctl: %r" % out[-100:])
+            chunk = os.read(p.stdout.fileno(), 65536)
+            self.assertTrue(chunk, "virtctl ended before the replay: %r" % out[-100:])
+            out += chunk
+        rest, err = p.communicate(input=b"\x1d", timeout=10)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn(b"Connected to VM vm1 read-only (escape character is ^])", err)
+        self.assertIn(b"Detached from VM vm1", err)
+        self.assertEqual(rest, b"")
         # a writer typing to a VM that is not running: accepted, nothing breaks
         p = self.virtctl("console", "vm1", stdin=b"typed\x1d")
         self.assertEqual(p.returncode, 0, p)
