@@ -5,17 +5,31 @@
  *
  * Rendezvous: vmmsd creates a listening Unix socket at <runtime>/vms/<name>/control.sock
  * (mode 0600, root-owned directory) and hands the listening fd to the worker as
- * `vmms-worker --control-fd N`. The worker accepts one connection at a time and checks the
- * peer with SO_PEERCRED (uid 0 or its parent's uid). When vmmsd dies the worker sees EOF,
- * keeps the guest running and accepts the next connection: a restarted vmmsd reattaches by
- * connecting to the same path. The worker never opens a host path in this mode: everything
- * it uses arrives as a file descriptor.
+ * `vmms-worker --control-fd N`. At startup the worker calls listen() on it again: a
+ * connection's SO_PEERCRED names whoever last called listen(), so from then on every
+ * controller sees the worker's own pid and uid, not vmmsd's. The worker accepts one
+ * connection at a time and checks the peer with SO_PEERCRED (uid 0 or the worker's own uid).
+ * When vmmsd dies the worker sees EOF, keeps the guest running and accepts the next
+ * connection: a restarted vmmsd reattaches by connecting to the same path, and trusts the
+ * worker only if the peer's pid is the one of the pid file (and of a pidfd opened for it
+ * before connecting) and the peer's uid is the VM's worker uid (never 0). The worker never
+ * opens a host path in this mode: everything it uses arrives as a file descriptor.
  *
  * Requests (parent -> worker), each answered by exactly one reply with the same id:
  *   {"id":N,"cmd":"fds","names":["kvm","kernel","initrd","disk:vda",...,"serial","console"]}
  *        the fds attached to this message, named in order (at most CTL_MAX_FDS per message;
  *        send several "fds" messages for more). A name given twice is an error. Also
  *        "vsock": the listening Unix socket of the vsock host side (optional).
+ *        "vsock-connector": a SOCK_SEQPACKET socket (optional, with "vsock") on which the
+ *        worker asks vmmsd to connect guest-initiated vsock connections (below).
+ *        After "configure" only "serial" and "console" may be sent, and only as replacements:
+ *        each must be a stream socket for a port the definition has (InvalidParameter
+ *        otherwise; any other name gets InvalidState). The worker swaps the stream under the
+ *        character device's lock (vCPUs write concurrently) and closes the old descriptor;
+ *        all names of one message are replaced or none. A restarted vmmsd does this right
+ *        after reattaching, with a new socketpair whose other end goes to its console
+ *        multiplexer. While no peer reads a stream (the old one is gone, the new one not yet
+ *        here) guest output to it is dropped and counted, never waited for.
  *   {"id":N,"cmd":"configure","xml":"<domain ...>"}
  *        the worker maps the definition, checks that every resource it needs has arrived
  *        (kvm, kernel, initrd if the definition has one, disk:<target> per disk, serial
@@ -39,9 +53,25 @@
  *        last message before the worker exits; the exit status matches (vmms-worker(8)).
  * Every message is hostile to its receiver: unknown commands, missing fields, wrong types
  * and too many fds get an error reply, never a crash.
+ *
+ * The vsock connector (a channel of its own, split from the control channel by privilege: it
+ * can make vmmsd connect somewhere, so it carries nothing else). A guest connecting to host
+ * port P must reach the listener at "<runtime>/vms/<name>/vsock.sock_P"; the sandboxed
+ * worker can neither see that path nor call socket()/connect() (worker/seccomp.c), so its
+ * io thread sends a struct ctl_vsock_req (one SOCK_SEQPACKET datagram) and waits at most
+ * CTL_VSOCK_TIMEOUT_MS for the struct ctl_vsock_reply with the same token. status 0: the
+ * reply carries one connected, non-blocking stream socket (SCM_RIGHTS); otherwise -errno
+ * (ECONNREFUSED when nobody listens) and no descriptor, and the guest gets RST. vmmsd builds
+ * the path itself from the bounded u32 port (never any other path), connects without
+ * blocking, and serves at most CTL_VSOCK_BURST requests per wakeup per VM; a reply the worker
+ * does not read in time is dropped (its descriptor closed), never queued without bound. A
+ * reply whose token is not the one awaited (a late answer to a request that timed out) is
+ * discarded by the worker. Integers are in host byte order (same machine).
  */
 #ifndef VMMS_LIB_CTLPROTO_H
 #define VMMS_LIB_CTLPROTO_H
+
+#include <stdint.h>
 
 #define CTL_PROTO_VERSION 1
 #define CTL_MAX_FDS 8           /* per message (lib/jsonframe.h limit) */
@@ -52,5 +82,23 @@
 #define CTL_STATE_RUNNING "running"
 #define CTL_STATE_PAUSED "paused"
 #define CTL_STATE_OFF "off"
+
+/* The vsock connector's messages (see above). */
+#define CTL_VSOCK_CONNECTOR "vsock-connector"
+#define CTL_VSOCK_MAGIC 0x766d7663u   /* "vmvc" */
+#define CTL_VSOCK_TIMEOUT_MS 2000
+#define CTL_VSOCK_BURST 16
+
+struct ctl_vsock_req {
+	uint32_t magic;
+	uint32_t port;
+	uint64_t token;
+};
+
+struct ctl_vsock_reply {
+	uint32_t magic;
+	int32_t status;  /* 0: a descriptor is attached; else -errno */
+	uint64_t token;
+};
 
 #endif

@@ -64,6 +64,9 @@ struct gvm {
 	uint64_t kvp_id;
 	int64_t kvp_sent, last_kvp;
 	uint64_t shutdown_id;
+	uint64_t time_sync_id;      /* outstanding time-sync, 0 none */
+	bool paused;                /* last reported state was Paused */
+	bool time_sync_due;         /* resumed: set the guest's clock at the next contact */
 	int64_t next_connect;
 	json_t *facts;              /* guest intrinsic items: object of strings */
 	json_t *host;               /* host items: object of strings */
@@ -333,7 +336,7 @@ static void ctl_close(struct gvm *v)
 	guestproto_reader_free(&v->rd);
 	guestproto_reader_init(&v->rd);
 	gbuf_free(&v->out);
-	v->ping_id = v->kvp_id = v->shutdown_id = 0;
+	v->ping_id = v->kvp_id = v->shutdown_id = v->time_sync_id = 0;
 }
 
 /* The agent stopped answering (or never did): drop the connection, try again later. */
@@ -434,6 +437,20 @@ static void send_shutdown(struct gvm *v)
 }
 
 /* Copy one bounded string fact from the agent's reply (hostile) into facts. */
+/* After a resume the guest's clock lags by the time it was paused: set it from ours. Sent as
+ * soon as the agent's channel is up (now, or when it reconnects: a long pause times the
+ * heartbeat out and drops the channel). */
+static void send_time_sync(struct gvm *v)
+{
+	struct timespec now;
+
+	v->time_sync_due = false;
+	clock_gettime(CLOCK_REALTIME, &now);
+	v->time_sync_id = take_id(v);
+	if (ctl_send(v, guestproto_req_time_sync(v->time_sync_id, &now)) < 0)
+		ctl_fail(v, "cannot send");
+}
+
 static void fact(json_t *facts, const char *key, const json_t *val)
 {
 	const char *s = json_string_value(val);
@@ -512,6 +529,15 @@ static void on_ctl_msg(struct gvm *v, json_t *m)
 		v->kvp_id = 0;
 		if (guestproto_reply_status(m, NULL) == 0)
 			take_facts(v, m);
+	} else if (id == v->time_sync_id) {
+		const char *msg = NULL;
+
+		v->time_sync_id = 0;
+		if (guestproto_reply_status(m, &msg) < 0)
+			log_warning("VM %s: the guest agent could not set the clock after resume: %.200s", v->name,
+				    msg ? msg : "no reason");
+		else
+			log_debug("VM %s: guest clock set after resume", v->name);
 	} else if (id == v->shutdown_id) {
 		const char *msg = NULL;
 
@@ -537,6 +563,10 @@ static void ctl_ready(struct gvm *v)
 		if (v->a.fd < 0)
 			return;
 	}
+	if (v->time_sync_due)
+		send_time_sync(v);
+	if (v->a.fd < 0)
+		return;
 	send_ping(v, mono_ms());
 	if (v->a.fd >= 0 && v->sd_pending && !v->sd_acpi && !v->shutdown_id)
 		send_shutdown(v);
@@ -1039,6 +1069,14 @@ void guests_vm_state(struct guests *g, const char *vm, bool has_vsock, int enabl
 	if (!v)
 		return;
 	if (up && has_vsock) {
+		if (enabled_state == VM_STATE_PAUSED) {
+			v->paused = true;
+		} else if (v->paused) {
+			v->paused = false;
+			v->time_sync_due = true;
+			if (v->a.fd >= 0 && v->a.ready)
+				send_time_sync(v);
+		}
 		if (!v->running) {
 			v->running = true;
 			v->answered = false;
@@ -1048,8 +1086,11 @@ void guests_vm_state(struct guests *g, const char *vm, bool has_vsock, int enabl
 		}
 		return;
 	}
-	if (enabled_state == VM_STATE_STOPPING || enabled_state == VM_STATE_SHUTTING_DOWN)
+	/* Transitions keep the agent's channel: a pause or resume does not end the guest. */
+	if (enabled_state == VM_STATE_STOPPING || enabled_state == VM_STATE_SHUTTING_DOWN ||
+	    enabled_state == VM_STATE_PAUSING || enabled_state == VM_STATE_RESUMING)
 		return;
+	v->paused = v->time_sync_due = false;
 	if (v->running || v->a.fd >= 0) {
 		v->running = false;
 		ctl_close(v);

@@ -49,7 +49,7 @@ static const char *const req_cmd[] = {
 	[REQ_SHUTDOWN] = "shutdown",
 };
 
-enum src_kind { SRC_CTL, SRC_PID, SRC_TIMER };
+enum src_kind { SRC_CTL, SRC_PID, SRC_TIMER, SRC_VCONN };
 
 struct wvm;
 
@@ -65,6 +65,8 @@ struct wvm {
 	pid_t pid;
 	int pidfd;
 	int ctl;                    /* connected control socket, -1 when none */
+	int vconn;                  /* our end of the vsock connector (lib/ctlproto.h), -1 none */
+	struct src vconn_src;
 	bool own_child;             /* spawned by this vmmsd: reaped with waitid */
 	struct src ctl_src, pid_src;
 	int state;                  /* EnabledState last reported */
@@ -138,6 +140,11 @@ int workers_new(const struct worker_config *cfg, workers_state_fn cb, void *user
 
 static void vm_close_fds(struct wvm *v)
 {
+	if (v->vconn >= 0) {
+		(void)epoll_ctl(v->w->epfd, EPOLL_CTL_DEL, v->vconn, NULL);
+		close(v->vconn);
+		v->vconn = -1;
+	}
 	if (v->ctl >= 0) {
 		(void)epoll_ctl(v->w->epfd, EPOLL_CTL_DEL, v->ctl, NULL);
 		close(v->ctl);
@@ -292,6 +299,7 @@ static void kill_worker(struct wvm *v, const char *why)
 }
 
 static void ctl_readable(struct wvm *v);
+static void vconn_readable(struct wvm *v);
 
 /* ---- the end of a worker ----------------------------------------------------------------- */
 
@@ -554,6 +562,90 @@ static void ctl_readable(struct wvm *v)
 	}
 }
 
+/* ---- the vsock connector (lib/ctlproto.h) -------------------------------------------------- */
+
+static void vconn_drop(struct wvm *v)
+{
+	(void)epoll_ctl(v->w->epfd, EPOLL_CTL_DEL, v->vconn, NULL);
+	close(v->vconn);
+	v->vconn = -1;
+}
+
+/* Connects to "<vm dir>/vsock.sock_<port>" for the worker: the path is built here from the
+ * VM's name (ours) and a u32, so the worker can reach nothing else. Unix connects complete or
+ * fail at once; SOCK_NONBLOCK keeps a full backlog from holding the loop (EAGAIN). */
+static int vconn_connect(struct wvm *v, uint32_t port)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[PATH_MAX];
+	int fd, r;
+
+	if (vm_dir(v->w, v->name, dir, sizeof(dir)) < 0 ||
+	    (size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock.sock_%u", dir, port) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r == -ENOENT ? -ECONNREFUSED : r;
+	}
+	return fd;
+}
+
+/* Requests from the worker: each datagram is hostile (wrong size, magic, any port). At most
+ * CTL_VSOCK_BURST per wakeup, so one VM cannot monopolise the daemon; the rest waits for the
+ * next round (level-triggered). Replies never block: one the worker does not take is lost. */
+static void vconn_readable(struct wvm *v)
+{
+	for (unsigned i = 0; i < CTL_VSOCK_BURST && v->vconn >= 0; i++) {
+		struct ctl_vsock_req req;
+		struct ctl_vsock_reply rep = { .magic = CTL_VSOCK_MAGIC };
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} cm = { 0 };
+		struct iovec iov = { .iov_base = &rep, .iov_len = sizeof(rep) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
+		int fd;
+
+		/* No control buffer: descriptors a worker might attach are discarded by the kernel. */
+		n = recv(v->vconn, &req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			vconn_drop(v);
+			return;
+		}
+		if (n != (ssize_t)sizeof(req) || req.magic != CTL_VSOCK_MAGIC) {
+			log_debug("VM %s: malformed vsock connector request (%zd bytes) ignored", v->name, n);
+			continue;
+		}
+		rep.token = req.token;
+		fd = vconn_connect(v, req.port);
+		rep.status = fd < 0 ? fd : 0;
+		if (fd >= 0) {
+			struct cmsghdr *c;
+
+			mh.msg_control = cm.buf;
+			mh.msg_controllen = sizeof(cm.buf);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		}
+		log_debug("VM %s: guest connects to host port %u: %s", v->name, req.port,
+			  fd < 0 ? strerror(-fd) : "connected");
+		if (sendmsg(v->vconn, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno != EAGAIN)
+			log_debug("VM %s: vsock connector reply: %s", v->name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
 static void tick(struct workers *w)
 {
 	int64_t now = mono_ms();
@@ -596,6 +688,8 @@ void workers_dispatch(struct workers *w)
 			continue;
 		if (s->kind == SRC_CTL && v->ctl >= 0)
 			ctl_readable(v);
+		else if (s->kind == SRC_VCONN && v->vconn >= 0)
+			vconn_readable(v);
 		else if (s->kind == SRC_PID)
 			worker_gone(v);
 	}
@@ -806,7 +900,7 @@ static int start_worker(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 	struct place_ctx pctx = { .cg = &v->cg };
 	struct sandbox_spec spec = { 0 };
 	char *argv[] = { "vmms-worker", "--control-fd", "3", NULL, NULL, NULL };
-	int listen_fd = -1, exe = -1, nul = -1, logfd = -1, sp[2] = { -1, -1 }, r;
+	int listen_fd = -1, exe = -1, nul = -1, logfd = -1, sp[2] = { -1, -1 }, vc[2] = { -1, -1 }, r;
 	uid_t uid;
 	bool has_serial = c->serial.kind != VM_CHARDEV_NONE && c->serial.kind != VM_CHARDEV_NULL;
 	bool has_console = c->console.kind != VM_CHARDEV_NONE;
@@ -875,6 +969,16 @@ static int start_worker(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 		}
 		o.fds[o.n] = vfd;
 		snprintf(o.names[o.n++], sizeof(o.names[0]), "vsock");
+		/* ... and the connector, for the guest's own connections to host ports
+		 * (lib/ctlproto.h): the worker cannot reach "vsock.sock_<port>" itself. */
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, vc) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "socketpair: %s", strerror(-r));
+			goto out;
+		}
+		o.fds[o.n] = vc[1];
+		snprintf(o.names[o.n++], sizeof(o.names[0]), CTL_VSOCK_CONNECTOR);
+		vc[1] = -1;
 	}
 	if (has_serial || has_console) {
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
@@ -945,6 +1049,18 @@ static int start_worker(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 		snprintf(err, errlen, "epoll: %s", strerror(-r));
 		goto out_kill;
 	}
+	if (vc[0] >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &v->vconn_src };
+
+		v->vconn_src = (struct src){ .kind = SRC_VCONN, .vm = v };
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, vc[0], &ev) < 0) {
+			r = -errno;
+			snprintf(err, errlen, "epoll: %s", strerror(-r));
+			goto out_kill;
+		}
+		v->vconn = vc[0];
+		vc[0] = -1;
+	}
 	for (size_t i = 0; i < o.n; i += CTL_MAX_FDS) {
 		size_t k = MIN((size_t)CTL_MAX_FDS, o.n - i);
 		json_t *names = json_array();
@@ -982,9 +1098,12 @@ out_kill:
 	vm->pid = 0;
 out:
 	opened_close(&o);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		if (sp[i] >= 0)
 			close(sp[i]);
+		if (vc[i] >= 0)
+			close(vc[i]);
+	}
 	if (listen_fd >= 0)
 		close(listen_fd);
 	if (exe >= 0)
@@ -1006,6 +1125,7 @@ static struct wvm *vm_new(struct workers *w, const char *name)
 		return NULL;
 	v->w = w;
 	v->ctl = -1;
+	v->vconn = -1;
 	v->pidfd = -1;
 	snprintf(v->name, sizeof(v->name), "%s", name);
 	return v;

@@ -60,7 +60,7 @@ int ctl_cmd_parse(const char *s)
 
 bool ctl_fd_name_valid(const char *name)
 {
-	static const char *const fixed[] = { "kvm", "kernel", "initrd", "serial", "console", "vsock" };
+	static const char *const fixed[] = { "kvm", "kernel", "initrd", "serial", "console", "vsock", CTL_VSOCK_CONNECTOR };
 	size_t n;
 
 	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
@@ -95,14 +95,15 @@ static void frame_reset(struct ctl_frame *fr)
 
 static void fds_init(struct ctl_fds *f)
 {
-	*f = (struct ctl_fds){ .kvm = -1, .kernel = -1, .initrd = -1, .serial = -1, .console = -1, .vsock = -1 };
+	*f = (struct ctl_fds){ .kvm = -1, .kernel = -1, .initrd = -1, .serial = -1, .console = -1, .vsock = -1,
+			     .vsock_connector = -1 };
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		f->disks[i].fd = -1;
 }
 
 static void fds_close(struct ctl_fds *f)
 {
-	int *fixed[] = { &f->kvm, &f->kernel, &f->initrd, &f->serial, &f->console, &f->vsock };
+	int *fixed[] = { &f->kvm, &f->kernel, &f->initrd, &f->serial, &f->console, &f->vsock, &f->vsock_connector };
 
 	for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
 		if (*fixed[i] >= 0)
@@ -297,6 +298,8 @@ static int *fd_slot(struct ctl_fds *f, const char *name, bool create)
 		return &f->console;
 	if (strcmp(name, "vsock") == 0)
 		return &f->vsock;
+	if (strcmp(name, CTL_VSOCK_CONNECTOR) == 0)
+		return &f->vsock_connector;
 	for (unsigned i = 0; i < f->nr_disks; i++)
 		if (strcmp(f->disks[i].target, name + 5) == 0)
 			return &f->disks[i].fd;
@@ -305,6 +308,14 @@ static int *fd_slot(struct ctl_fds *f, const char *name, bool create)
 	snprintf(f->disks[f->nr_disks].target, sizeof(f->disks[0].target), "%s", name + 5);
 	f->disks[f->nr_disks].fd = -1;
 	return &f->disks[f->nr_disks++].fd;
+}
+
+static int sock_type(int fd)
+{
+	int type = -1;
+	socklen_t len = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ? -1 : type;
 }
 
 /* What kind of file each name must be: the parent is trusted to open the right thing, but a
@@ -323,6 +334,8 @@ static int fd_check_type(const char *name, int fd, struct ctl_error *err)
 		ok = S_ISREG(st.st_mode);
 	else if (strcmp(name, "serial") == 0 || strcmp(name, "console") == 0 || strcmp(name, "vsock") == 0)
 		ok = S_ISSOCK(st.st_mode);
+	else if (strcmp(name, CTL_VSOCK_CONNECTOR) == 0)
+		ok = S_ISSOCK(st.st_mode) && sock_type(fd) == SOCK_SEQPACKET;
 	else
 		ok = S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
 	if (!ok)
@@ -330,6 +343,7 @@ static int fd_check_type(const char *name, int fd, struct ctl_error *err)
 			    strcmp(name, "kvm") == 0 ? "want /dev/kvm" :
 			    strcmp(name, "serial") == 0 || strcmp(name, "console") == 0 ? "want a stream socket" :
 			    strcmp(name, "vsock") == 0 ? "want a listening Unix socket" :
+			    strcmp(name, CTL_VSOCK_CONNECTOR) == 0 ? "want a SOCK_SEQPACKET socket" :
 			    strncmp(name, "disk:", 5) == 0 ? "want a regular file or block device" :
 			    "want a regular file");
 	return 0;
@@ -397,7 +411,7 @@ static int cmd_fds(struct ctl *c, json_t *req, struct ctl_error *err)
 
 		if (!name || !ctl_fd_name_valid(name))
 			return fail(err, "InvalidParameter", -EINVAL,
-				    "name %zu: not a descriptor name (kvm, kernel, initrd, serial, console, vsock, disk:<target>)", i);
+				    "name %zu: not a descriptor name (kvm, kernel, initrd, serial, console, vsock, vsock-connector, disk:<target>)", i);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(name, json_string_value(json_array_get(names, j))) == 0)
 				return fail(err, "InvalidParameter", -EEXIST, "descriptor '%s' named twice", name);

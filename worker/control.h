@@ -39,6 +39,7 @@ enum ctl_cmd {
 struct ctl_fds {
 	int kvm, kernel, initrd, serial, console;
 	int vsock; /* listening Unix socket of the vsock host side (optional) */
+	int vsock_connector; /* SOCK_SEQPACKET to vmmsd's connector (lib/ctlproto.h; optional) */
 	unsigned nr_disks;
 	struct {
 		char target[CTL_TARGET_MAX + 1];
@@ -94,7 +95,7 @@ bool ctl_connected(const struct ctl *c);
 size_t ctl_pending(const struct ctl *c);
 
 /* Pure checks, exported for tests. A descriptor name: "kvm", "kernel", "initrd", "serial",
- * "console", "vsock" or "disk:<target>" (target 1..CTL_TARGET_MAX of [a-z0-9]). */
+ * "console", "vsock", "vsock-connector" or "disk:<target>" (target 1..CTL_TARGET_MAX of [a-z0-9]). */
 bool ctl_fd_name_valid(const char *name);
 /* The command named s, or -1. */
 int ctl_cmd_parse(const char *s);

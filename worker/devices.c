@@ -100,14 +100,7 @@ int machine_devices_create(struct machine *m, char *err, size_t errlen)
 			.pio = &m->pio,
 			.irq = irq,
 			.sci_gsi = LAYOUT_IRQ_SCI,
-			.pm1a_evt = LAYOUT_PORT_PM1A_EVT,
-			.pm1a_cnt = LAYOUT_PORT_PM1A_CNT,
-			.pm_tmr = LAYOUT_PORT_PM_TMR,
-			.reset_port = LAYOUT_PORT_RESET,
-			.reset_value = 1,
-			.gpe0_blk = LAYOUT_PORT_GPE0,
-			.gpe0_len = 4,
-			.slp_typ_s5 = LAYOUT_SLP_TYP_S5,
+			LAYOUT_ACPI_PM_FIELDS,
 			.poweroff = guest_poweroff,
 			.reset = guest_reset,
 			.opaque = m,
@@ -150,11 +143,12 @@ int machine_devices_create(struct machine *m, char *err, size_t errlen)
 	}
 	if (cfg->vsock.enabled) {
 		/* Without a host side (no socket given) the guest still sees the device; its
-		 * connections to the host are refused. */
+		 * connections to the host are refused, unless a path (foreground) or vmmsd's
+		 * connector (worker/vsock_host.h) can reach the host's listeners. */
 		struct vsock_host *vh = m->res->vsock;
 
 		r = virtio_vsock_init(&d->vsock, &m->mem, irq, "vsock0", cfg->vsock.cid, vh ? vh->listen_fd : -1,
-				      vh && vh->path ? &vsock_host_ops : NULL, vh);
+				      vh && (vh->path || vh->connector_fd >= 0) ? &vsock_host_ops : NULL, vh);
 		if (r < 0 || (r = add_virtio(m, &d->vsock.vdev, "vsock", err, errlen)) < 0)
 			goto fail_msg;
 	}

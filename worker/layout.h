@@ -47,5 +47,17 @@
 
 /* ACPI S5 sleep type written to PM1a_CNT.SLP_TYP by the guest to power off */
 #define LAYOUT_SLP_TYP_S5     5
+#define LAYOUT_RESET_VALUE    1              /* written to LAYOUT_PORT_RESET to reset */
+#define LAYOUT_GPE0_LEN       4
+
+/* The ACPI PM block as designated initializers. The FADT (struct acpi_config) and the PM device
+ * (struct acpi_pm_config) name these fields alike, and must describe the same ports, or the
+ * guest's power-off and reset writes go nowhere. Only the SCI differs in name (sci_irq, sci_gsi:
+ * both LAYOUT_IRQ_SCI). */
+#define LAYOUT_ACPI_PM_FIELDS                                                                 \
+	.pm1a_evt = LAYOUT_PORT_PM1A_EVT, .pm1a_cnt = LAYOUT_PORT_PM1A_CNT,                     \
+	.pm_tmr = LAYOUT_PORT_PM_TMR, .reset_port = LAYOUT_PORT_RESET,                          \
+	.reset_value = LAYOUT_RESET_VALUE, .gpe0_blk = LAYOUT_PORT_GPE0,                        \
+	.gpe0_len = LAYOUT_GPE0_LEN, .slp_typ_s5 = LAYOUT_SLP_TYP_S5
 
 #endif

@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/ctlproto.h"
 #include "lib/util.h"
 
 #define PORT_SUFFIX_MAX 11 /* "_4294967295" */
@@ -25,15 +27,92 @@ static int addr_for(const char *path, uint32_t port, bool with_port, struct sock
 	return n < 0 || (size_t)n >= sizeof(sa->sun_path) ? -ENAMETOOLONG : 0;
 }
 
+/* Receives one reply from the connector; *fd gets the attached descriptor or -1. The socket
+ * has SO_RCVTIMEO, so this waits at most CTL_VSOCK_TIMEOUT_MS. n bytes or -errno. */
+static ssize_t connector_recv(int sock, struct ctl_vsock_reply *rep, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+	} cm;
+	struct iovec iov = { .iov_base = rep, .iov_len = sizeof(*rep) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf) };
+	ssize_t n;
+
+	*fd = -1;
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	/* Keep the first descriptor only; close any others (vmmsd sends at most one). */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*fd < 0)
+				*fd = got;
+			else
+				close(got);
+		}
+	}
+	if (n == 0)
+		return 0;
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return -EPROTO;
+	}
+	return n;
+}
+
+/* Asks vmmsd to connect to its "<vsock.sock>_<port>" and waits for the answer. This blocks
+ * the io thread (and holds the device lock) for the round trip: vmmsd answers at once (a
+ * Unix connect completes or fails immediately), and SO_RCVTIMEO bounds the wait when vmmsd
+ * is busy or gone; the guest gets RST then. */
+static int connector_connect(struct vsock_host *h, uint32_t port)
+{
+	struct ctl_vsock_req req = { .magic = CTL_VSOCK_MAGIC, .port = port, .token = ++h->next_token };
+	struct ctl_vsock_reply rep;
+	int fd;
+
+	if (send(h->connector_fd, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)sizeof(req))
+		return errno == EPIPE || errno == ECONNRESET ? -ECONNREFUSED : -EAGAIN;
+	/* Late replies to earlier requests that timed out may come first: skip them. */
+	for (unsigned tries = 0; tries < CTL_VSOCK_BURST; tries++) {
+		ssize_t n = connector_recv(h->connector_fd, &rep, &fd);
+
+		if (n <= 0)
+			return n == 0 || n == -ECONNRESET ? -ECONNREFUSED : (n == -EAGAIN ? -ETIMEDOUT : (int)n);
+		if (n != (ssize_t)sizeof(rep) || rep.magic != CTL_VSOCK_MAGIC || rep.token != req.token) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (rep.status == 0 && fd >= 0)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+		return rep.status < 0 && rep.status > -4096 ? rep.status : -ECONNREFUSED;
+	}
+	return -EPROTO;
+}
+
 /* Guest-initiated connection to host port `port`: a non-blocking connect to "<path>_<port>".
  * A Unix connect either completes or fails at once (EAGAIN when the backlog is full), so
- * this never blocks the io thread. */
+ * this never blocks the io thread. Under vmmsd (no path) the connector does it instead. */
 static int host_connect(void *opaque, uint32_t port)
 {
-	const struct vsock_host *h = opaque;
+	struct vsock_host *h = opaque;
 	struct sockaddr_un sa;
 	int fd, r;
 
+	if (h && !h->path && h->connector_fd >= 0)
+		return connector_connect(h, port);
 	if (!h || !h->path)
 		return -ECONNREFUSED;
 	r = addr_for(h->path, port, true, &sa);
@@ -122,11 +201,24 @@ int vsock_host_adopt(int listen_fd, const char *path, struct vsock_host **ret)
 	if (!h)
 		return -ENOMEM;
 	h->listen_fd = listen_fd;
+	h->connector_fd = -1;
 	if (path && !(h->path = strdup(path))) {
 		free(h);
 		return -ENOMEM;
 	}
 	*ret = h;
+	return 0;
+}
+
+int vsock_host_set_connector(struct vsock_host *h, int fd)
+{
+	struct timeval tv = { .tv_sec = CTL_VSOCK_TIMEOUT_MS / 1000, .tv_usec = (CTL_VSOCK_TIMEOUT_MS % 1000) * 1000 };
+
+	if (h->connector_fd >= 0)
+		close(h->connector_fd);
+	h->connector_fd = fd;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -136,6 +228,8 @@ void vsock_host_close(struct vsock_host *h)
 		return;
 	if (h->listen_fd >= 0)
 		close(h->listen_fd);
+	if (h->connector_fd >= 0)
+		close(h->connector_fd);
 	if (h->bound && h->path)
 		(void)unlink(h->path);
 	free(h->path);

@@ -4,8 +4,10 @@
  * ("CONNECT <port>\n"), and the connector that takes a guest's connection to host port P to
  * the listener at "<path>_P". In the foreground the worker binds the socket itself; under
  * vmmsd the parent hands over the listening fd (vsock_host_adopt) and, since a sandboxed
- * worker cannot reach host paths, guest-initiated connections are refused unless a path
- * reachable from the worker is given.
+ * worker can neither reach host paths nor create sockets, the parent also hands over a
+ * connector (vsock_host_set_connector): the io thread asks vmmsd to connect to "<path>_P"
+ * and receives the connected socket (lib/ctlproto.h, "The vsock connector"). Without a path
+ * or a connector, guest-initiated connections are refused.
  */
 #ifndef VMMS_WORKER_VSOCK_HOST_H
 #define VMMS_WORKER_VSOCK_HOST_H
@@ -20,6 +22,8 @@ struct vsock_host {
 	int listen_fd;
 	char *path;     /* base for "<path>_P"; NULL: guest-initiated connections are refused */
 	bool bound;     /* we created path (vsock_host_open) and unlink it on close */
+	int connector_fd; /* SOCK_SEQPACKET to vmmsd (lib/ctlproto.h), -1 none; used when !path */
+	uint64_t next_token; /* io thread only (the device lock serialises connects) */
 };
 
 /* Binds and listens on path (a stale socket left by a dead worker is replaced; a live one or
@@ -27,6 +31,10 @@ struct vsock_host {
 int vsock_host_open(const char *path, struct vsock_host **ret, char *err, size_t errlen);
 /* Takes a listening socket handed over by the parent; path may be NULL. 0 or -errno. */
 int vsock_host_adopt(int listen_fd, const char *path, struct vsock_host **ret);
+/* Gives h the connector to vmmsd (owned by h from now on, even on failure). Main thread: it
+ * sets the receive timeout (CTL_VSOCK_TIMEOUT_MS), which bounds how long a guest's connect
+ * can hold the io thread. 0 or -errno. */
+int vsock_host_set_connector(struct vsock_host *h, int fd);
 /* Closes the socket (and removes the path vsock_host_open created). Accepts NULL. */
 void vsock_host_close(struct vsock_host *h);
 

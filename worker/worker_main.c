@@ -249,6 +249,7 @@ static void resources_forget(struct machine_resources *res)
 	res->console.in_fd = res->console.out_fd = -1;
 	if (res->vsock) {
 		res->vsock->listen_fd = -1; /* borrowed: still the control channel's */
+		res->vsock->connector_fd = -1;
 		vsock_host_close(res->vsock);
 		res->vsock = NULL;
 	}
@@ -676,11 +677,22 @@ static int match_fds(const struct vm_config *cfg, struct ctl_fds *f, struct mach
 		chardev_from_fds(&res->console, f->console, f->console);
 	else
 		chardev_from_fds(&res->console, -1, -1);
+	if (f->vsock_connector >= 0 && f->vsock < 0)
+		return cerr(err, "InvalidParameter", -EINVAL, "descriptor 'vsock-connector' sent without 'vsock'");
 	/* The vsock host side is optional: without it the guest's connections are refused.
-	 * Guest-initiated ones stay refused under a controller (no host path to reach). */
+	 * Guest-initiated ones go through vmmsd's connector when it sent one (no host path is
+	 * reachable from here), and are refused otherwise. */
 	if (f->vsock >= 0 && vsock_host_adopt(f->vsock, NULL, &res->vsock) < 0) {
 		resources_forget(res);
 		return cerr(err, "Failed", -ENOMEM, "out of memory");
+	}
+	if (res->vsock && f->vsock_connector >= 0) {
+		int r = vsock_host_set_connector(res->vsock, f->vsock_connector);
+
+		if (r < 0) {
+			resources_forget(res);
+			return cerr(err, "Failed", r, "descriptor 'vsock-connector': cannot set its timeout: %s", strerror(-r));
+		}
 	}
 	return 0;
 }
@@ -688,7 +700,7 @@ static int match_fds(const struct vm_config *cfg, struct ctl_fds *f, struct mach
 /* The descriptors now belong to res: forget them in the control channel. */
 static void fds_taken(struct ctl_fds *f)
 {
-	f->kvm = f->kernel = f->initrd = f->serial = f->console = f->vsock = -1;
+	f->kvm = f->kernel = f->initrd = f->serial = f->console = f->vsock = f->vsock_connector = -1;
 	for (unsigned i = 0; i < f->nr_disks; i++)
 		f->disks[i].fd = -1;
 }

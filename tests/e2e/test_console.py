@@ -8,17 +8,16 @@ Run: VMMS_BUILD=build python3 -m pytest tests/e2e/test_console.py"""
 import json
 import os
 import pty
-import shutil
 import socket
 import subprocess
 import select
-import tempfile
 import termios
 import time
 import unittest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.abspath(os.environ.get("VMMS_BUILD", os.path.join(ROOT, "build")))
+from vmmsd_util import PrivateVmmsdCase, build_dir
+
+BUILD = str(build_dir())
 
 DOMAIN = """<domain type='kvm'>
   <name>{name}</name>
@@ -80,51 +79,18 @@ class Conn:
         self.sock.close()
 
 
-class ConsoleTest(unittest.TestCase):
+class ConsoleTest(PrivateVmmsdCase, unittest.TestCase):
+    CONF = "socket_group = vmms-e2e-nonexistent\nconsole_log_max = 65536\nconsole_log_keep = 2\n"
+    PREFIX = "vmmsd-console-"
+
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="vmmsd-console-")
-        self.state = os.path.join(self.dir, "state")
-        self.run_dir = os.path.join(self.dir, "run")
-        self.sock = os.path.join(self.run_dir, "vmms.sock")
-        self.conf = os.path.join(self.dir, "vmmsd.conf")
-        with open(self.conf, "w") as f:
-            f.write("socket_group = vmms-e2e-nonexistent\nconsole_log_max = 65536\nconsole_log_keep = 2\n")
-        self.daemon = None
-        self.log = None
         self.conns = []
-        self.start_daemon()
+        super().setUp()
 
     def tearDown(self):
         for c in self.conns:
             c.close()
-        self.stop_daemon()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def start_daemon(self):
-        self.log = open(os.path.join(self.dir, "vmmsd.log"), "ab")
-        self.daemon = subprocess.Popen([os.path.join(BUILD, "vmmsd"), "--foreground", "--config", self.conf,
-                                        "--state-dir", self.state, "--runtime-dir", self.run_dir],
-                                       stderr=self.log)
-        for _ in range(200):
-            if os.path.exists(self.sock):
-                try:
-                    Conn(self.sock).close()
-                    return
-                except OSError:
-                    pass
-            if self.daemon.poll() is not None:
-                self.fail("vmmsd exited with %d" % self.daemon.returncode)
-            time.sleep(0.05)
-        self.fail("vmmsd did not start listening")
-
-    def stop_daemon(self):
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.terminate()
-            self.assertEqual(self.daemon.wait(timeout=10), 0, "vmmsd did not exit cleanly on SIGTERM")
-        self.daemon = None
-        if self.log:
-            self.log.close()
-            self.log = None
+        super().tearDown()
 
     def conn(self):
         c = Conn(self.sock)

@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from vmmsd_util import (CS_EVENTS, OFF, ROOT, RUNNING, Vmmsd, build_dir, cpu_ticks, cs, define, guest_elf,
-                        guest_xml, proc_status, request_state, wait_job, wait_state)
+from vmmsd_util import (CS_EVENTS, OFF, ROOT, RUNNING, build_dir, cpu_ticks, cs, define, guest_elf, guest_xml,
+                        proc_status, request_state, spin_vmmsd, wait_job, wait_state)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.access("/dev/kvm", os.R_OK | os.W_OK),
                                 reason="needs root and /dev/kvm")
@@ -31,11 +31,7 @@ MEM_MIB = 48
 
 @pytest.fixture
 def daemon(tmp_path):
-    if not (build_dir() / "vmmsd").exists() or not guest_elf("spin").exists():
-        pytest.fail(f"build {build_dir()} first: make all test-guests")
-    d = Vmmsd(tmp_path).start()
-    yield d
-    d.stop()
+    yield from spin_vmmsd(tmp_path)
 
 
 def start(d, c, name, vcpus=1):

@@ -5,16 +5,16 @@ virtctl and raw JSON-RPC on the socket. Needs no /dev/kvm (no VM is started).
 Run: python3 tests/e2e/test_vmmsd_api.py [BUILD_DIR]  (default build)."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
-BUILD = os.environ.get("VMMS_BUILD", "build")
+import vmmsd_util
+
+BUILD = str(vmmsd_util.build_dir())
 
 DOMAIN = """<domain type='kvm'>
   <name>{name}</name>
@@ -29,25 +29,15 @@ DOMAIN = """<domain type='kvm'>
 """
 
 
-class Client:
+class Client(vmmsd_util.Client):
+    """vmmsd_util's client, but call() returns None where vmmsd closes the connection (a refused
+    client) and keeps no events, and send_raw() writes any bytes."""
+
     def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(10)
-        self.sock.connect(path)
-        self.buf = b""
-        self.next_id = 0
+        super().__init__(path, timeout=10)
 
     def send_raw(self, data):
         self.sock.sendall(data)
-
-    def read_msg(self):
-        while b"\n" not in self.buf:
-            d = self.sock.recv(65536)
-            if not d:
-                return None
-            self.buf += d
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
 
     def call(self, method, **params):
         self.next_id += 1
@@ -58,49 +48,9 @@ class Client:
             if m is None or m.get("id") == self.next_id:
                 return m
 
-    def close(self):
-        self.sock.close()
 
-
-class VmmsdApiTest(unittest.TestCase):
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="vmmsd-e2e-")
-        self.state = os.path.join(self.dir, "state")
-        self.run_dir = os.path.join(self.dir, "run")
-        self.sock = os.path.join(self.run_dir, "vmms.sock")
-        self.conf = os.path.join(self.dir, "vmmsd.conf")
-        with open(self.conf, "w") as f:
-            f.write("# test\nmax_clients = 40\nsocket_group = vmms-e2e-nonexistent\nclient_queue_max = 65536\n")
-        self.daemon = None
-        self.start_daemon()
-
-    def tearDown(self):
-        self.stop_daemon()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def start_daemon(self):
-        self.log = open(os.path.join(self.dir, "vmmsd.log"), "ab")
-        self.daemon = subprocess.Popen([os.path.join(BUILD, "vmmsd"), "--foreground", "--config", self.conf,
-                                        "--state-dir", self.state, "--runtime-dir", self.run_dir],
-                                       stderr=self.log)
-        for _ in range(200):
-            if os.path.exists(self.sock):
-                try:
-                    Client(self.sock).close()
-                    return
-                except OSError:
-                    pass
-            if self.daemon.poll() is not None:
-                self.fail("vmmsd exited with %d" % self.daemon.returncode)
-            time.sleep(0.05)
-        self.fail("vmmsd did not start listening")
-
-    def stop_daemon(self):
-        if self.daemon and self.daemon.poll() is None:
-            self.daemon.terminate()
-            self.assertEqual(self.daemon.wait(timeout=10), 0, "vmmsd did not exit cleanly on SIGTERM")
-        self.daemon = None
-        self.log.close()
+class VmmsdApiTest(vmmsd_util.PrivateVmmsdCase, unittest.TestCase):
+    CONF = "# test\nmax_clients = 40\nsocket_group = vmms-e2e-nonexistent\nclient_queue_max = 65536\n"
 
     def virtctl(self, *args, check=None):
         p = subprocess.run([os.path.join(BUILD, "virtctl"), "--socket", self.sock] + list(args),
@@ -276,5 +226,6 @@ class VmmsdApiTest(unittest.TestCase):
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
-        BUILD = sys.argv.pop(1)
+        os.environ["VMMS_BUILD"] = sys.argv.pop(1)
+        BUILD = str(vmmsd_util.build_dir())
     unittest.main(verbosity=2)

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from vmmsd_util import (CS_EVENTS, OFF, PAUSED, PAUSING, RESUMING, RUNNING, STARTING, STOPPING, Vmmsd,
-                        build_dir, cpu_ticks, cs, define, guest_elf, guest_xml, request_state, wait_job,
-                        wait_state)
+from vmmsd_util import (CS_EVENTS, OFF, PAUSED, PAUSING, RESUMING, RUNNING, STARTING, STOPPING,
+                        build_dir, cpu_ticks, cs, define, guest_elf, guest_xml, request_state, spin_vmmsd,
+                        wait_job, wait_state)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.access("/dev/kvm", os.R_OK | os.W_OK),
                                 reason="needs root and /dev/kvm")
@@ -25,11 +25,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.access("/dev/kvm", o
 
 @pytest.fixture
 def daemon(tmp_path):
-    if not (build_dir() / "vmmsd").exists() or not guest_elf("spin").exists():
-        pytest.fail(f"build {build_dir()} first: make all test-guests")
-    d = Vmmsd(tmp_path).start()
-    yield d
-    d.stop()
+    yield from spin_vmmsd(tmp_path)
 
 
 def console_lines(d, name):

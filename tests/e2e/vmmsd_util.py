@@ -4,9 +4,11 @@ temp dir, a JSON-RPC client, ring-3 test guest definitions and waiting for state
 import json
 import os
 import pathlib
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -90,17 +92,20 @@ class Client:
 
 
 class Vmmsd:
-    """A private vmmsd: its own state and runtime directories and config."""
+    """A private vmmsd: its own state and runtime directories and config. conf, when given, is
+    the whole config file instead of the default (worker uids, this build's worker, extra_conf)."""
 
-    def __init__(self, tmp, uid_min=200000, uid_max=200999, extra_conf=""):
+    def __init__(self, tmp, uid_min=200000, uid_max=200999, extra_conf="", conf=None):
         self.dir = pathlib.Path(tmp)
         self.state = self.dir / "state"
         self.run = self.dir / "run"
         self.sock = self.run / "vmms.sock"
         self.conf = self.dir / "vmmsd.conf"
-        self.conf.write_text(f"socket_group = vmms-e2e-nonexistent\nworker_uid_min = {uid_min}\n"
-                             f"worker_uid_max = {uid_max}\nworker_path = {build_dir() / 'vmms-worker'}\n"
-                             f"max_clients = 200\n{extra_conf}")
+        if conf is None:
+            conf = (f"socket_group = vmms-e2e-nonexistent\nworker_uid_min = {uid_min}\n"
+                    f"worker_uid_max = {uid_max}\nworker_path = {build_dir() / 'vmms-worker'}\n"
+                    f"max_clients = 200\n{extra_conf}")
+        self.conf.write_text(conf)
         self.log_path = self.dir / "vmmsd.log"
         self.proc = None
 
@@ -130,15 +135,18 @@ class Vmmsd:
         self.proc.wait(timeout=10)
 
     def stop(self):
-        """SIGTERM; then turn off every VM still running so no worker outlives the test."""
+        """SIGTERM; then turn off every VM still running so no worker outlives the test.
+        Returns vmmsd's exit status after the SIGTERM, or None where it was not running."""
+        status = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=20)
+            status = self.proc.wait(timeout=20)
         for pidf in self.run.glob("vms/*/pid"):
             try:
                 os.kill(int(pidf.read_text()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
+        return status
 
     def client(self):
         return Client(self.sock)
@@ -149,6 +157,47 @@ class Vmmsd:
 
     def worker_pid(self, name):
         return int((self.run / "vms" / name / "pid").read_text())
+
+
+def spin_vmmsd(tmp_path):
+    """The body of a pytest fixture (`yield from spin_vmmsd(tmp_path)`): a default private vmmsd
+    for tests that run the spin guest, stopped afterwards."""
+    import pytest
+
+    if not (build_dir() / "vmmsd").exists() or not guest_elf("spin").exists():
+        pytest.fail(f"build {build_dir()} first: make all test-guests")
+    d = Vmmsd(tmp_path).start()
+    yield d
+    d.stop()
+
+
+class PrivateVmmsdCase:
+    """A mixin for unittest.TestCase: a private vmmsd per test, with the class's CONF as its whole
+    config file, in a temp dir named after PREFIX (self.dir, self.state, self.run_dir, self.sock,
+    self.conf as strings). stop_daemon() fails the test unless vmmsd exits 0 on SIGTERM."""
+    CONF = ""
+    PREFIX = "vmmsd-e2e-"
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix=self.PREFIX)
+        self.vmmsd = Vmmsd(self.dir, conf=self.CONF)
+        self.state = str(self.vmmsd.state)
+        self.run_dir = str(self.vmmsd.run)
+        self.sock = str(self.vmmsd.sock)
+        self.conf = str(self.vmmsd.conf)
+        self.start_daemon()
+
+    def tearDown(self):
+        self.stop_daemon()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start_daemon(self):
+        self.vmmsd.start()
+
+    def stop_daemon(self):
+        status = self.vmmsd.stop()
+        if status is not None:
+            self.assertEqual(status, 0, "vmmsd did not exit cleanly on SIGTERM")
 
 
 def cs_path(c, name):

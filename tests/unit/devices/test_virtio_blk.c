@@ -21,6 +21,7 @@
 #include "devices/virtio/blk.h"
 #include "hv/mem.h"
 #include "tests/unit/support/fake_irq.h"
+#include "tests/unit/support/virtio_driver.h"
 
 #define QSZ 16
 #define DESC 0x1000ULL
@@ -40,86 +41,7 @@ struct fx {
 	uint16_t used_seen;
 };
 
-static void bw(struct virtio_dev *v, uint64_t off, uint64_t val, unsigned len)
-{
-	v->pci.bars[VIRTIO_PCI_BAR].ops->write(v->pci.bars[VIRTIO_PCI_BAR].opaque, off, &val, len);
-}
-
-static uint64_t br(struct virtio_dev *v, uint64_t off, unsigned len)
-{
-	uint64_t val = 0;
-
-	v->pci.bars[VIRTIO_PCI_BAR].ops->read(v->pci.bars[VIRTIO_PCI_BAR].opaque, off, &val, len);
-	return val;
-}
-
-
-
-static void drv_features(struct virtio_dev *v, uint64_t features)
-{
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
-	bw(v, VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bw(v, VIRTIO_PCI_COMMON_GF, (uint32_t)features, 4);
-	bw(v, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bw(v, VIRTIO_PCI_COMMON_GF, features >> 32, 4);
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-	   VIRTIO_CONFIG_S_FEATURES_OK, 1);
-}
-
-static void drv_queue(struct virtio_dev *v, unsigned q, uint16_t size, uint64_t desc, uint64_t avail,
-		      uint64_t used)
-{
-	bw(v, VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-	bw(v, VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
-	bw(v, VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)desc, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_DESCHI, desc >> 32, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)avail, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_AVAILHI, avail >> 32, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)used, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_USEDHI, used >> 32, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-}
-
-static void drv_ok(struct virtio_dev *v)
-{
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-	   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK, 1);
-}
-
-static void put_desc(struct gmem *m, uint64_t table, unsigned i, uint64_t addr, uint32_t len,
-		     uint16_t flags, uint16_t next)
-{
-	uint8_t *p = gmem_ptr(m, table + 16 * i, 16);
-
-	memcpy(p, &addr, 8);
-	memcpy(p + 8, &len, 4);
-	memcpy(p + 12, &flags, 2);
-	memcpy(p + 14, &next, 2);
-}
-
-static void add_avail(struct gmem *m, uint64_t avail, uint16_t qsz, uint16_t *idx, uint16_t head)
-{
-	uint16_t *a = gmem_ptr(m, avail, 6 + 2 * qsz);
-
-	a[2 + (*idx % qsz)] = head;
-	(*idx)++;
-	__atomic_store_n(&a[1], *idx, __ATOMIC_RELEASE);
-}
-
-static uint16_t used_idx(struct gmem *m, uint64_t used)
-{
-	return __atomic_load_n((uint16_t *)gmem_ptr(m, used + 2, 2), __ATOMIC_ACQUIRE);
-}
-
-/* Waits (up to 2 s) for the io thread to make cond true. */
-#define WAIT_FOR(cond)                                                               \
-	do {                                                                         \
-		for (int _i = 0; _i < 2000 && !(cond); _i++)                          \
-			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);            \
-		assert_true(cond);                                                   \
-	} while (0)
-
-
+#define WAIT_FOR(cond) VDRV_WAIT_FOR(cond, 2000)
 
 static void blk_open(struct fx *f, bool ro)
 {
@@ -130,11 +52,11 @@ static void blk_open(struct fx *f, bool ro)
 	assert_int_equal(virtio_blk_init(f->blk, &f->mem, &f->fi.irq, "vda", f->fd, ro, "vmms-serial-0123456789"), 0);
 	v = &f->blk->vdev;
 	assert_int_equal(virtio_dev_start(v), 0);
-	drv_features(v, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_FLUSH) |
+	vdrv_features(v, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_FLUSH) |
 		     (ro ? 1ULL << VIRTIO_BLK_F_RO : (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES)));
-	assert_true(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
-	drv_queue(v, 0, QSZ, DESC, AVAIL, USED);
-	drv_ok(v);
+	assert_true(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
+	vdrv_queue(v, 0, QSZ, DESC, AVAIL, USED);
+	vdrv_ok(v);
 }
 
 static int setup(void **state)
@@ -185,18 +107,18 @@ static uint8_t blk_req(struct fx *f, uint32_t type, uint64_t sector, uint64_t da
 
 	memcpy(gmem_ptr(&f->mem, HDR, sizeof(hdr)), &hdr, sizeof(hdr));
 	*status = 0xee;
-	put_desc(&f->mem, DESC, n, HDR, sizeof(hdr), VRING_DESC_F_NEXT, (uint16_t)(n + 1));
+	vdrv_put_desc(&f->mem, DESC, n, HDR, sizeof(hdr), VRING_DESC_F_NEXT, (uint16_t)(n + 1));
 	n++;
 	if (len) {
-		put_desc(&f->mem, DESC, n, data, len, VRING_DESC_F_NEXT | (data_in ? VRING_DESC_F_WRITE : 0),
+		vdrv_put_desc(&f->mem, DESC, n, data, len, VRING_DESC_F_NEXT | (data_in ? VRING_DESC_F_WRITE : 0),
 			 (uint16_t)(n + 1));
 		n++;
 	}
-	put_desc(&f->mem, DESC, n, STATUS, 1, VRING_DESC_F_WRITE, 0);
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
-	bw(&f->blk->vdev, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	vdrv_put_desc(&f->mem, DESC, n, STATUS, 1, VRING_DESC_F_WRITE, 0);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_write(&f->blk->vdev, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
 	f->used_seen++;
-	WAIT_FOR(used_idx(&f->mem, USED) == f->used_seen);
+	WAIT_FOR(vdrv_used_idx(&f->mem, USED) == f->used_seen);
 	if (ret_used)
 		*ret_used = *(uint32_t *)gmem_ptr(&f->mem, USED + 4 + 8 * ((f->used_seen - 1) % QSZ) + 4, 4);
 	return *status;
@@ -209,12 +131,12 @@ static void test_config(void **state)
 
 	blk_open(f, false);
 	v = &f->blk->vdev;
-	assert_int_equal(br(v, VIRTIO_PCI_DEVCFG_OFF + offsetof(struct virtio_blk_config, capacity), 8),
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_DEVCFG_OFF + offsetof(struct virtio_blk_config, capacity), 8),
 			 DISK_SIZE / 512);
-	assert_int_equal(br(v, VIRTIO_PCI_DEVCFG_OFF + offsetof(struct virtio_blk_config, seg_max), 4), 254);
-	assert_int_equal(br(v, VIRTIO_PCI_DEVCFG_OFF + offsetof(struct virtio_blk_config, max_discard_seg), 4), 1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_DEVCFG_OFF + offsetof(struct virtio_blk_config, seg_max), 4), 254);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_DEVCFG_OFF + offsetof(struct virtio_blk_config, max_discard_seg), 4), 1);
 	/* Past the end of config space reads as zero. */
-	assert_int_equal(br(v, VIRTIO_PCI_DEVCFG_OFF + sizeof(struct virtio_blk_config) - 2, 4), 0);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_DEVCFG_OFF + sizeof(struct virtio_blk_config) - 2, 4), 0);
 }
 
 static void test_read_write(void **state)
@@ -319,32 +241,32 @@ static void test_malformed_requests(void **state)
 
 	blk_open(f, false);
 	/* Short header: IOERR in the status byte. */
-	put_desc(&f->mem, DESC, 0, HDR, 8, VRING_DESC_F_NEXT, 1);
-	put_desc(&f->mem, DESC, 1, STATUS, 1, VRING_DESC_F_WRITE, 0);
+	vdrv_put_desc(&f->mem, DESC, 0, HDR, 8, VRING_DESC_F_NEXT, 1);
+	vdrv_put_desc(&f->mem, DESC, 1, STATUS, 1, VRING_DESC_F_WRITE, 0);
 	*(uint8_t *)gmem_ptr(&f->mem, STATUS, 1) = 0xee;
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
-	bw(&f->blk->vdev, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	WAIT_FOR(used_idx(&f->mem, USED) == 1);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_write(&f->blk->vdev, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	WAIT_FOR(vdrv_used_idx(&f->mem, USED) == 1);
 	assert_int_equal(*(uint8_t *)gmem_ptr(&f->mem, STATUS, 1), VIRTIO_BLK_S_IOERR);
 	/* No writable segment: returned with length 0, nothing written. */
-	put_desc(&f->mem, DESC, 0, HDR, 16, 0, 0);
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
-	bw(&f->blk->vdev, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	WAIT_FOR(used_idx(&f->mem, USED) == 2);
+	vdrv_put_desc(&f->mem, DESC, 0, HDR, 16, 0, 0);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_write(&f->blk->vdev, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	WAIT_FOR(vdrv_used_idx(&f->mem, USED) == 2);
 	assert_int_equal(*(uint32_t *)gmem_ptr(&f->mem, USED + 4 + 8 + 4, 4), 0);
 	/* A broken chain: NEEDS_RESET, and a reset brings the disk back. */
-	put_desc(&f->mem, DESC, 0, HDR, 16, VRING_DESC_F_NEXT, 0);
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
-	bw(&f->blk->vdev, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	WAIT_FOR(br(&f->blk->vdev, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vdrv_put_desc(&f->mem, DESC, 0, HDR, 16, VRING_DESC_F_NEXT, 0);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_write(&f->blk->vdev, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	WAIT_FOR(vdrv_read(&f->blk->vdev, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_int_equal(f->blk->vdev.last_error, VQ_E_LOOP);
-	bw(&f->blk->vdev, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	vdrv_write(&f->blk->vdev, VIRTIO_PCI_COMMON_STATUS, 0, 1);
 	memset(gmem_ptr(&f->mem, AVAIL, 0x2000), 0, 0x2000); /* fresh rings */
 	f->avail_idx = 0;
 	f->used_seen = 0;
-	drv_features(&f->blk->vdev, 1ULL << VIRTIO_F_VERSION_1);
-	drv_queue(&f->blk->vdev, 0, QSZ, DESC, AVAIL, USED);
-	drv_ok(&f->blk->vdev);
+	vdrv_features(&f->blk->vdev, 1ULL << VIRTIO_F_VERSION_1);
+	vdrv_queue(&f->blk->vdev, 0, QSZ, DESC, AVAIL, USED);
+	vdrv_ok(&f->blk->vdev);
 	assert_int_equal(blk_req(f, VIRTIO_BLK_T_IN, 0, DATA, 512, true, NULL), VIRTIO_BLK_S_OK);
 }
 

@@ -22,6 +22,7 @@
 #include "devices/virtio/rng.h"
 #include "hv/mem.h"
 #include "tests/unit/support/fake_irq.h"
+#include "tests/unit/support/virtio_driver.h"
 
 #define QSZ 16
 #define DESC 0x1000ULL
@@ -35,19 +36,6 @@ struct fx {
 	struct virtio_rng rng;
 	uint16_t avail_idx;
 };
-
-static void bw(struct virtio_dev *v, uint64_t off, uint64_t val, unsigned len)
-{
-	v->pci.bars[VIRTIO_PCI_BAR].ops->write(v->pci.bars[VIRTIO_PCI_BAR].opaque, off, &val, len);
-}
-
-static uint64_t br(struct virtio_dev *v, uint64_t off, unsigned len)
-{
-	uint64_t val = 0;
-
-	v->pci.bars[VIRTIO_PCI_BAR].ops->read(v->pci.bars[VIRTIO_PCI_BAR].opaque, off, &val, len);
-	return val;
-}
 
 static void msix_w32(struct virtio_dev *v, uint64_t off, uint32_t val)
 {
@@ -69,69 +57,7 @@ static void cfg_w16(struct virtio_dev *v, unsigned off, uint16_t val)
 	v->pci.ops->cfg_write(&v->pci, off, 2);
 }
 
-static void drv_features(struct virtio_dev *v, uint64_t features)
-{
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
-	bw(v, VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bw(v, VIRTIO_PCI_COMMON_GF, (uint32_t)features, 4);
-	bw(v, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bw(v, VIRTIO_PCI_COMMON_GF, features >> 32, 4);
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-	   VIRTIO_CONFIG_S_FEATURES_OK, 1);
-}
-
-static void drv_queue(struct virtio_dev *v, unsigned q, uint16_t size, uint64_t desc, uint64_t avail,
-		      uint64_t used)
-{
-	bw(v, VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-	bw(v, VIRTIO_PCI_COMMON_Q_SIZE, size, 2);
-	bw(v, VIRTIO_PCI_COMMON_Q_DESCLO, (uint32_t)desc, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_DESCHI, desc >> 32, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_AVAILLO, (uint32_t)avail, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_AVAILHI, avail >> 32, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_USEDLO, (uint32_t)used, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_USEDHI, used >> 32, 4);
-	bw(v, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-}
-
-static void drv_ok(struct virtio_dev *v)
-{
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-	   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK, 1);
-}
-
-static void put_desc(struct gmem *m, uint64_t table, unsigned i, uint64_t addr, uint32_t len,
-		     uint16_t flags, uint16_t next)
-{
-	uint8_t *p = gmem_ptr(m, table + 16 * i, 16);
-
-	memcpy(p, &addr, 8);
-	memcpy(p + 8, &len, 4);
-	memcpy(p + 12, &flags, 2);
-	memcpy(p + 14, &next, 2);
-}
-
-static void add_avail(struct gmem *m, uint64_t avail, uint16_t qsz, uint16_t *idx, uint16_t head)
-{
-	uint16_t *a = gmem_ptr(m, avail, 6 + 2 * qsz);
-
-	a[2 + (*idx % qsz)] = head;
-	(*idx)++;
-	__atomic_store_n(&a[1], *idx, __ATOMIC_RELEASE);
-}
-
-static uint16_t used_idx(struct gmem *m, uint64_t used)
-{
-	return __atomic_load_n((uint16_t *)gmem_ptr(m, used + 2, 2), __ATOMIC_ACQUIRE);
-}
-
-/* Waits (up to 2 s) for the io thread to make cond true. */
-#define WAIT_FOR(cond)                                                               \
-	do {                                                                         \
-		for (int _i = 0; _i < 2000 && !(cond); _i++)                          \
-			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);            \
-		assert_true(cond);                                                   \
-	} while (0)
+#define WAIT_FOR(cond) VDRV_WAIT_FOR(cond, 2000)
 
 static uint64_t efd_count(int fd)
 {
@@ -225,34 +151,34 @@ static void test_feature_negotiation(void **state)
 	struct fx *f = *state;
 	struct virtio_dev *v = &f->rng.vdev;
 
-	bw(v, VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_DF, 4) & 1, 1); /* VERSION_1 */
-	bw(v, VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
-	assert_true(br(v, VIRTIO_PCI_COMMON_DF, 4) & (1u << VIRTIO_RING_F_EVENT_IDX));
-	bw(v, VIRTIO_PCI_COMMON_DFSELECT, 7, 4);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_DF, 4), 0);
+	vdrv_write(v, VIRTIO_PCI_COMMON_DFSELECT, 1, 4);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_DF, 4) & 1, 1); /* VERSION_1 */
+	vdrv_write(v, VIRTIO_PCI_COMMON_DFSELECT, 0, 4);
+	assert_true(vdrv_read(v, VIRTIO_PCI_COMMON_DF, 4) & (1u << VIRTIO_RING_F_EVENT_IDX));
+	vdrv_write(v, VIRTIO_PCI_COMMON_DFSELECT, 7, 4);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_DF, 4), 0);
 
 	/* No VERSION_1: FEATURES_OK does not stick. */
-	drv_features(v, 1ULL << VIRTIO_RING_F_EVENT_IDX);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
+	vdrv_features(v, 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
 	/* A feature we do not offer: refused too. */
-	bw(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	drv_features(v, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << 5));
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
+	vdrv_write(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	vdrv_features(v, (1ULL << VIRTIO_F_VERSION_1) | (1ULL << 5));
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK, 0);
 
-	bw(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	drv_features(v, 1ULL << VIRTIO_F_VERSION_1);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK,
+	vdrv_write(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK,
 			 VIRTIO_CONFIG_S_FEATURES_OK);
 	assert_true(virtio_has_feature(v, VIRTIO_F_VERSION_1));
 	/* Frozen after FEATURES_OK. */
-	bw(v, VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
-	bw(v, VIRTIO_PCI_COMMON_GF, 1u << VIRTIO_RING_F_EVENT_IDX, 4);
+	vdrv_write(v, VIRTIO_PCI_COMMON_GFSELECT, 0, 4);
+	vdrv_write(v, VIRTIO_PCI_COMMON_GF, 1u << VIRTIO_RING_F_EVENT_IDX, 4);
 	assert_false(virtio_has_feature(v, VIRTIO_RING_F_EVENT_IDX));
 	/* DRIVER_OK without FEATURES_OK is not taken. */
-	bw(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_DRIVER, 1);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_STATUS, 1), VIRTIO_CONFIG_S_DRIVER);
+	vdrv_write(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	vdrv_write(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_DRIVER, 1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1), VIRTIO_CONFIG_S_DRIVER);
 }
 
 static void test_queue_setup_and_reset(void **state)
@@ -260,39 +186,39 @@ static void test_queue_setup_and_reset(void **state)
 	struct fx *f = *state;
 	struct virtio_dev *v = &f->rng.vdev;
 
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_NUMQ, 2), 1);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
-	bw(v, VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0); /* no such queue */
-	bw(v, VIRTIO_PCI_COMMON_Q_SIZE, 8, 2);
-	bw(v, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_NUMQ, 2), 1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_SELECT, 1, 2);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 0); /* no such queue */
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_SIZE, 8, 2);
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
 
-	drv_features(v, 1ULL << VIRTIO_F_VERSION_1);
-	drv_queue(v, 0, QSZ, DESC, AVAIL, USED);
-	bw(v, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), QSZ);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_DESCLO, 8), DESC);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_NOFF, 2), 0);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	vdrv_queue(v, 0, QSZ, DESC, AVAIL, USED);
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), QSZ);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_DESCLO, 8), DESC);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_NOFF, 2), 0);
 	assert_true(v->queues[0].vq.ready);
 	/* Address writes after enable are ignored. */
-	bw(v, VIRTIO_PCI_COMMON_Q_DESCLO, 0x5000, 4);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_DESCLO, 4), DESC);
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_DESCLO, 0x5000, 4);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_DESCLO, 4), DESC);
 	/* MSI-X vector beyond the table reads back as NO_VECTOR. */
-	bw(v, VIRTIO_PCI_COMMON_Q_MSIX, 9, 2);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_MSIX, 2), VIRTIO_NO_VECTOR);
-	bw(v, VIRTIO_PCI_COMMON_Q_MSIX, 1, 2);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_MSIX, 2), 1);
-	drv_ok(v);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_CONFIG_S_DRIVER_OK);
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_MSIX, 9, 2);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_MSIX, 2), VIRTIO_NO_VECTOR);
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_MSIX, 1, 2);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_MSIX, 2), 1);
+	vdrv_ok(v);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_DRIVER_OK, VIRTIO_CONFIG_S_DRIVER_OK);
 
-	bw(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_STATUS, 1), 0);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_DESCLO, 8), 0);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_MSIX, 2), VIRTIO_NO_VECTOR);
+	vdrv_write(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1), 0);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_SIZE, 2), 64);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_DESCLO, 8), 0);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_MSIX, 2), VIRTIO_NO_VECTOR);
 	assert_false(v->queues[0].vq.ready);
 	assert_int_equal(v->guest_features, 0);
 }
@@ -302,15 +228,15 @@ static void test_bad_queue_enable_needs_reset(void **state)
 	struct fx *f = *state;
 	struct virtio_dev *v = &f->rng.vdev;
 
-	drv_features(v, 1ULL << VIRTIO_F_VERSION_1);
-	drv_queue(v, 0, 12, DESC, AVAIL, USED); /* not a power of two */
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
-	assert_true(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
-	bw(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_STATUS, 1), 0);
-	drv_features(v, 1ULL << VIRTIO_F_VERSION_1);
-	drv_queue(v, 0, QSZ, 0xfff80, AVAIL, USED); /* table runs past the end of guest RAM */
-	assert_true(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	vdrv_queue(v, 0, 12, DESC, AVAIL, USED); /* not a power of two */
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_Q_ENABLE, 2), 0);
+	assert_true(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vdrv_write(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1), 0);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	vdrv_queue(v, 0, QSZ, 0xfff80, AVAIL, USED); /* table runs past the end of guest RAM */
+	assert_true(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 /* Drives rng with MSI-X: a good request completes with an interrupt, a malformed one puts the
@@ -340,17 +266,17 @@ static void test_rng_msix_and_needs_reset(void **state)
 	assert_int_equal(data, 0x41);
 	assert_int_equal(fake_irq_irqfd_for(&f->fi, gsi), v->vectors[1].fd);
 
-	drv_features(v, (1ULL << VIRTIO_F_VERSION_1));
-	bw(v, VIRTIO_PCI_COMMON_MSIX, 0, 2);
-	bw(v, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
-	bw(v, VIRTIO_PCI_COMMON_Q_MSIX, 1, 2);
-	drv_queue(v, 0, QSZ, DESC, AVAIL, USED);
-	drv_ok(v);
+	vdrv_features(v, (1ULL << VIRTIO_F_VERSION_1));
+	vdrv_write(v, VIRTIO_PCI_COMMON_MSIX, 0, 2);
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_SELECT, 0, 2);
+	vdrv_write(v, VIRTIO_PCI_COMMON_Q_MSIX, 1, 2);
+	vdrv_queue(v, 0, QSZ, DESC, AVAIL, USED);
+	vdrv_ok(v);
 
-	put_desc(&f->mem, DESC, 0, DATA, 64, VRING_DESC_F_WRITE, 0);
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
-	bw(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2); /* kick through the BAR (no ioeventfd here) */
-	WAIT_FOR(used_idx(&f->mem, USED) == 1);
+	vdrv_put_desc(&f->mem, DESC, 0, DATA, 64, VRING_DESC_F_WRITE, 0);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_write(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2); /* kick through the BAR (no ioeventfd here) */
+	WAIT_FOR(vdrv_used_idx(&f->mem, USED) == 1);
 	assert_int_equal(*(uint32_t *)gmem_ptr(&f->mem, USED + 8, 4), 64);
 	assert_memory_not_equal(buf, zero, 64);
 	assert_int_equal(efd_wait(v->vectors[1].fd), 1);
@@ -358,9 +284,9 @@ static void test_rng_msix_and_needs_reset(void **state)
 	/* Masked vector: pending bit instead of an interrupt, delivered on unmask. */
 	msix_w32(v, 16 + 12, 1);
 	assert_int_equal(fake_irq_irqfd_for(&f->fi, gsi), -1);
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
-	bw(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	WAIT_FOR(used_idx(&f->mem, USED) == 2);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_write(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	WAIT_FOR(vdrv_used_idx(&f->mem, USED) == 2);
 	WAIT_FOR(msix_r64(v, VIRTIO_MSIX_PBA_OFF) == 2);
 	assert_int_equal(efd_count(v->vectors[1].fd), 0);
 	msix_w32(v, 16 + 12, 0);
@@ -368,21 +294,21 @@ static void test_rng_msix_and_needs_reset(void **state)
 	assert_int_equal(efd_count(v->vectors[1].fd), 1);
 
 	/* Malformed: next index out of range. */
-	put_desc(&f->mem, DESC, 1, DATA, 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 99);
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 1);
-	bw(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	WAIT_FOR(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	vdrv_put_desc(&f->mem, DESC, 1, DATA, 8, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 99);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 1);
+	vdrv_write(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	WAIT_FOR(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	assert_int_equal(v->last_error, VQ_E_INDEX);
 	assert_int_equal(efd_wait(v->vectors[0].fd), 1); /* config change interrupt */
-	assert_int_equal(used_idx(&f->mem, USED), 2);
+	assert_int_equal(vdrv_used_idx(&f->mem, USED), 2);
 	/* Further kicks are ignored until reset. */
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
-	bw(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_write(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
 	usleep(20000);
-	assert_int_equal(used_idx(&f->mem, USED), 2);
+	assert_int_equal(vdrv_used_idx(&f->mem, USED), 2);
 	/* Reset brings the device back. */
-	bw(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
-	assert_int_equal(br(v, VIRTIO_PCI_COMMON_STATUS, 1), 0);
+	vdrv_write(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1), 0);
 	assert_false(v->broken);
 }
 
@@ -391,19 +317,19 @@ static void test_intx_when_msix_off(void **state)
 	struct fx *f = *state;
 	struct virtio_dev *v = &f->rng.vdev;
 
-	drv_features(v, 1ULL << VIRTIO_F_VERSION_1);
-	drv_queue(v, 0, QSZ, DESC, AVAIL, USED);
-	drv_ok(v);
-	put_desc(&f->mem, DESC, 0, DATA, 8, VRING_DESC_F_WRITE, 0);
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	vdrv_queue(v, 0, QSZ, DESC, AVAIL, USED);
+	vdrv_ok(v);
+	vdrv_put_desc(&f->mem, DESC, 0, DATA, 8, VRING_DESC_F_WRITE, 0);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
 	pthread_mutex_lock(&v->lock);
 	v->ops->queue_notify(v, 0); /* as the io thread would */
 	pthread_mutex_unlock(&v->lock);
-	assert_int_equal(used_idx(&f->mem, USED), 1);
+	assert_int_equal(vdrv_used_idx(&f->mem, USED), 1);
 	assert_true(v->intx_level);
-	assert_int_equal(br(v, VIRTIO_PCI_ISR_OFF, 1), 1);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_ISR_OFF, 1), 1);
 	assert_false(v->intx_level); /* read acknowledges */
-	assert_int_equal(br(v, VIRTIO_PCI_ISR_OFF, 1), 0);
+	assert_int_equal(vdrv_read(v, VIRTIO_PCI_ISR_OFF, 1), 0);
 }
 
 /* With a real PCI host: the BAR gets an address and enabled queues get ioeventfds there. */
@@ -424,9 +350,9 @@ static void test_ioeventfd_follows_bar(void **state)
 	assert_int_not_equal(v->bar_addr, 0);
 	notify = v->bar_addr + VIRTIO_PCI_NOTIFY_OFF;
 
-	drv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
 	assert_false(fake_irq_ioeventfd_at(&f->fi, notify, false, &ev));
-	drv_queue(v, 0, QSZ, DESC, AVAIL, USED);
+	vdrv_queue(v, 0, QSZ, DESC, AVAIL, USED);
 	assert_true(fake_irq_ioeventfd_at(&f->fi, notify, false, &ev));
 	assert_int_equal(ev.fd, v->queues[0].kick_fd);
 
@@ -438,7 +364,7 @@ static void test_ioeventfd_follows_bar(void **state)
 	assert_int_equal(f->fi.nr_ioeventfds, 0);
 	v->pci.ops->bar_update(&v->pci, VIRTIO_PCI_BAR, v->bar_addr, true);
 	/* Reset drops it. */
-	bw(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	vdrv_write(v, VIRTIO_PCI_COMMON_STATUS, 0, 1);
 	assert_int_equal(f->fi.nr_ioeventfds, 0);
 	pci_host_destroy(&host);
 	bus_destroy(&mmio);
@@ -451,17 +377,17 @@ static void test_pause_resume(void **state)
 	struct virtio_dev *v = &f->rng.vdev;
 
 	assert_int_equal(virtio_dev_start(v), 0);
-	drv_features(v, 1ULL << VIRTIO_F_VERSION_1);
-	drv_queue(v, 0, QSZ, DESC, AVAIL, USED);
-	drv_ok(v);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	vdrv_queue(v, 0, QSZ, DESC, AVAIL, USED);
+	vdrv_ok(v);
 	virtio_dev_pause(v);
-	put_desc(&f->mem, DESC, 0, DATA, 8, VRING_DESC_F_WRITE, 0);
-	add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
-	bw(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	vdrv_put_desc(&f->mem, DESC, 0, DATA, 8, VRING_DESC_F_WRITE, 0);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &f->avail_idx, 0);
+	vdrv_write(v, VIRTIO_PCI_NOTIFY_OFF, 0, 2);
 	usleep(20000);
-	assert_int_equal(used_idx(&f->mem, USED), 0); /* guest memory untouched while paused */
+	assert_int_equal(vdrv_used_idx(&f->mem, USED), 0); /* guest memory untouched while paused */
 	virtio_dev_resume(v);
-	WAIT_FOR(used_idx(&f->mem, USED) == 1);
+	WAIT_FOR(vdrv_used_idx(&f->mem, USED) == 1);
 }
 
 struct con_out {
@@ -492,23 +418,23 @@ static void test_console(void **state)
 	v = &con->vdev;
 	assert_int_equal(virtio_dev_start(v), 0);
 	assert_int_equal(virtio_console_receive(con, (const uint8_t *)"x", 1), 0); /* not ready */
-	drv_features(v, 1ULL << VIRTIO_F_VERSION_1);
-	drv_queue(v, 0, QSZ, DESC, AVAIL, USED);
-	drv_queue(v, 1, QSZ, 0x4000, 0x5000, 0x6000);
-	drv_ok(v);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	vdrv_queue(v, 0, QSZ, DESC, AVAIL, USED);
+	vdrv_queue(v, 1, QSZ, 0x4000, 0x5000, 0x6000);
+	vdrv_ok(v);
 
 	memcpy(gmem_ptr(&f->mem, DATA, 5), "hello", 5);
-	put_desc(&f->mem, 0x4000, 0, DATA, 5, 0, 0);
-	add_avail(&f->mem, 0x5000, QSZ, &tx_idx, 0);
-	bw(v, VIRTIO_PCI_NOTIFY_OFF + 4, 1, 2);
-	WAIT_FOR(used_idx(&f->mem, 0x6000) == 1);
+	vdrv_put_desc(&f->mem, 0x4000, 0, DATA, 5, 0, 0);
+	vdrv_add_avail(&f->mem, 0x5000, QSZ, &tx_idx, 0);
+	vdrv_write(v, VIRTIO_PCI_NOTIFY_OFF + 4, 1, 2);
+	WAIT_FOR(vdrv_used_idx(&f->mem, 0x6000) == 1);
 	assert_int_equal(out.len, 5);
 	assert_memory_equal(out.buf, "hello", 5);
 
-	put_desc(&f->mem, DESC, 0, DATA + 0x100, 4, VRING_DESC_F_WRITE, 0);
-	add_avail(&f->mem, AVAIL, QSZ, &rx_idx, 0);
+	vdrv_put_desc(&f->mem, DESC, 0, DATA + 0x100, 4, VRING_DESC_F_WRITE, 0);
+	vdrv_add_avail(&f->mem, AVAIL, QSZ, &rx_idx, 0);
 	assert_int_equal(virtio_console_receive(con, (const uint8_t *)"abcdef", 6), 4);
-	assert_int_equal(used_idx(&f->mem, USED), 1);
+	assert_int_equal(vdrv_used_idx(&f->mem, USED), 1);
 	assert_int_equal(*(uint32_t *)gmem_ptr(&f->mem, USED + 8, 4), 4);
 	assert_memory_equal(gmem_ptr(&f->mem, DATA + 0x100, 4), "abcd", 4);
 	assert_int_equal(virtio_console_receive(con, (const uint8_t *)"ef", 2), 0); /* no buffers */

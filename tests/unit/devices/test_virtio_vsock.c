@@ -25,6 +25,7 @@
 #include "devices/virtio/vsock.h"
 #include "hv/mem.h"
 #include "tests/unit/support/fake_irq.h"
+#include "tests/unit/support/virtio_driver.h"
 
 #define CID 3
 #define QSZ 64
@@ -55,25 +56,7 @@ struct fx {
 	int sndbuf;              /* SO_SNDBUF for the device's end, 0 to leave it */
 };
 
-static void bw(struct virtio_dev *v, uint64_t off, uint64_t val, unsigned len)
-{
-	v->pci.bars[VIRTIO_PCI_BAR].ops->write(v->pci.bars[VIRTIO_PCI_BAR].opaque, off, &val, len);
-}
-
-static uint64_t br(struct virtio_dev *v, uint64_t off, unsigned len)
-{
-	uint64_t val = 0;
-
-	v->pci.bars[VIRTIO_PCI_BAR].ops->read(v->pci.bars[VIRTIO_PCI_BAR].opaque, off, &val, len);
-	return val;
-}
-
-#define WAIT_FOR(cond)                                                               \
-	do {                                                                         \
-		for (int _i = 0; _i < 3000 && !(cond); _i++)                          \
-			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);            \
-		assert_true(cond);                                                   \
-	} while (0)
+#define WAIT_FOR(cond) VDRV_WAIT_FOR(cond, 3000)
 
 static int test_connect(void *opaque, uint32_t port)
 {
@@ -98,34 +81,19 @@ static int test_connect(void *opaque, uint32_t port)
 
 static const struct virtio_vsock_host_ops test_host_ops = { .connect = test_connect };
 
-static void put_desc(struct gmem *m, uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	uint8_t *p = gmem_ptr(m, table + 16 * i, 16);
-
-	memcpy(p, &addr, 8);
-	memcpy(p + 8, &len, 4);
-	memcpy(p + 12, &flags, 2);
-	memcpy(p + 14, &next, 2);
-}
-
 static void add_avail(struct fx *f, unsigned q, uint16_t head)
 {
-	uint16_t *a = gmem_ptr(&f->mem, Q_AVAIL(q), 6 + 2 * QSZ);
-
-	a[2 + (f->avail[q] % QSZ)] = head;
-	f->avail[q]++;
-	__atomic_store_n(&a[1], f->avail[q], __ATOMIC_RELEASE);
+	vdrv_add_avail(&f->mem, Q_AVAIL(q), QSZ, &f->avail[q], head);
 }
 
 static void kick(struct fx *f, unsigned q)
 {
-	bw(&f->vs->vdev, VIRTIO_PCI_NOTIFY_OFF + q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
+	vdrv_write(&f->vs->vdev, VIRTIO_PCI_NOTIFY_OFF + q * VIRTIO_PCI_NOTIFY_MULT, q, 2);
 }
 
 static uint16_t used_idx(struct fx *f, unsigned q)
 {
-	return __atomic_load_n((uint16_t *)gmem_ptr(&f->mem, Q_USED(q) + 2, 2), __ATOMIC_ACQUIRE);
+	return vdrv_used_idx(&f->mem, Q_USED(q));
 }
 
 static void used_elem(struct fx *f, unsigned q, uint16_t idx, uint32_t *id, uint32_t *len)
@@ -138,7 +106,7 @@ static void used_elem(struct fx *f, unsigned q, uint16_t idx, uint32_t *id, uint
 
 static void rx_post(struct fx *f, unsigned id)
 {
-	put_desc(&f->mem, Q_DESC(0), id, RX_BUFS + 0x2000ULL * id, RXBUF_LEN, VRING_DESC_F_WRITE, 0);
+	vdrv_put_desc(&f->mem, Q_DESC(0), id, RX_BUFS + 0x2000ULL * id, RXBUF_LEN, VRING_DESC_F_WRITE, 0);
 	add_avail(f, 0, (uint16_t)id);
 }
 
@@ -159,27 +127,14 @@ static void dev_open(struct fx *f, const struct virtio_vsock_host_ops *ops, bool
 	assert_int_equal(virtio_vsock_init(f->vs, &f->mem, &f->fi.irq, "vsock0", CID, f->listen_fd, ops, f), 0);
 	v = &f->vs->vdev;
 	assert_int_equal(virtio_dev_start(v), 0);
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER, 1);
-	bw(v, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
-	bw(v, VIRTIO_PCI_COMMON_GF, 1, 4); /* VERSION_1 */
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-	   VIRTIO_CONFIG_S_FEATURES_OK, 1);
-	assert_true(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
+	vdrv_features(v, 1ULL << VIRTIO_F_VERSION_1);
+	assert_true(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_FEATURES_OK);
 	for (unsigned q = 0; q < 3; q++) {
-		bw(v, VIRTIO_PCI_COMMON_Q_SELECT, q, 2);
-		bw(v, VIRTIO_PCI_COMMON_Q_SIZE, QSZ, 2);
-		bw(v, VIRTIO_PCI_COMMON_Q_DESCLO, Q_DESC(q), 4);
-		bw(v, VIRTIO_PCI_COMMON_Q_DESCHI, 0, 4);
-		bw(v, VIRTIO_PCI_COMMON_Q_AVAILLO, Q_AVAIL(q), 4);
-		bw(v, VIRTIO_PCI_COMMON_Q_AVAILHI, 0, 4);
-		bw(v, VIRTIO_PCI_COMMON_Q_USEDLO, Q_USED(q), 4);
-		bw(v, VIRTIO_PCI_COMMON_Q_USEDHI, 0, 4);
-		bw(v, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
+		vdrv_queue(v, q, QSZ, Q_DESC(q), Q_AVAIL(q), Q_USED(q));
 		f->avail[q] = f->used_seen[q] = 0;
 	}
-	bw(v, VIRTIO_PCI_COMMON_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-	   VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK, 1);
-	assert_true(br(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_DRIVER_OK);
+	vdrv_ok(v);
+	assert_true(vdrv_read(v, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_DRIVER_OK);
 	if (rx_buffers)
 		rx_post_all(f);
 }
@@ -250,10 +205,10 @@ static void tx_raw(struct fx *f, const struct virtio_vsock_hdr *h, const void *p
 	if (plen)
 		memcpy(gmem_ptr(&f->mem, buf + HDR, plen), payload, plen);
 	if (plen) {
-		put_desc(&f->mem, Q_DESC(1), d, buf, HDR, VRING_DESC_F_NEXT, (uint16_t)(d + 1));
-		put_desc(&f->mem, Q_DESC(1), d + 1, buf + HDR, plen, 0, 0);
+		vdrv_put_desc(&f->mem, Q_DESC(1), d, buf, HDR, VRING_DESC_F_NEXT, (uint16_t)(d + 1));
+		vdrv_put_desc(&f->mem, Q_DESC(1), d + 1, buf + HDR, plen, 0, 0);
 	} else {
-		put_desc(&f->mem, Q_DESC(1), d, buf, hdr_desc_len ? hdr_desc_len : HDR, 0, 0);
+		vdrv_put_desc(&f->mem, Q_DESC(1), d, buf, hdr_desc_len ? hdr_desc_len : HDR, 0, 0);
 	}
 	add_avail(f, 1, d);
 	kick(f, 1);
@@ -360,9 +315,9 @@ static void test_config_cid(void **state)
 	struct fx *f = *state;
 
 	dev_open(f, &test_host_ops, false);
-	assert_int_equal(br(&f->vs->vdev, VIRTIO_PCI_DEVCFG_OFF, 4), CID);
-	assert_int_equal(br(&f->vs->vdev, VIRTIO_PCI_DEVCFG_OFF + 4, 4), 0);
-	assert_int_equal(br(&f->vs->vdev, VIRTIO_PCI_COMMON_NUMQ, 2), 3);
+	assert_int_equal(vdrv_read(&f->vs->vdev, VIRTIO_PCI_DEVCFG_OFF, 4), CID);
+	assert_int_equal(vdrv_read(&f->vs->vdev, VIRTIO_PCI_DEVCFG_OFF + 4, 4), 0);
+	assert_int_equal(vdrv_read(&f->vs->vdev, VIRTIO_PCI_COMMON_NUMQ, 2), 3);
 }
 
 static void test_init_refuses_reserved_cids(void **state)
@@ -591,7 +546,7 @@ static void test_malformed_packets(void **state)
 	assert_int_equal(read_timeout(f->host_end, buf, sizeof(buf)), 0);
 
 	/* The device still works and was never put in NEEDS_RESET. */
-	assert_false(br(&f->vs->vdev, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	assert_false(vdrv_read(&f->vs->vdev, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
 	guest_connect(f);
 	tx(f, 1234, 5000, VIRTIO_VSOCK_OP_RW, "ok", 2);
 	read_exact(f->host_end, buf, 2);
@@ -757,7 +712,7 @@ static void test_connection_cap(void **state)
 		close(fd);
 	}
 	/* A transport reset (driver reload) drops them all; the host ends see EOF. */
-	bw(&f->vs->vdev, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	vdrv_write(&f->vs->vdev, VIRTIO_PCI_COMMON_STATUS, 0, 1);
 	assert_int_equal(virtio_vsock_nr_conns(f->vs), 0);
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
 		char c;
@@ -775,7 +730,7 @@ static void test_transport_reset_event(void **state)
 	char c;
 
 	dev_open(f, &test_host_ops, true);
-	put_desc(&f->mem, Q_DESC(2), 0, EV_BUFS, 4, VRING_DESC_F_WRITE, 0);
+	vdrv_put_desc(&f->mem, Q_DESC(2), 0, EV_BUFS, 4, VRING_DESC_F_WRITE, 0);
 	add_avail(f, 2, 0);
 	kick(f, 2);
 	guest_connect(f);
@@ -802,9 +757,9 @@ static void test_bad_rx_buffers(void **state)
 	f->connect_result = -ECONNREFUSED;
 	dev_open(f, &test_host_ops, false);
 	/* A receive buffer too small for a header, and a read-only one: handed back empty. */
-	put_desc(&f->mem, Q_DESC(0), 0, RX_BUFS, 16, VRING_DESC_F_WRITE, 0);
+	vdrv_put_desc(&f->mem, Q_DESC(0), 0, RX_BUFS, 16, VRING_DESC_F_WRITE, 0);
 	add_avail(f, 0, 0);
-	put_desc(&f->mem, Q_DESC(0), 1, RX_BUFS + 0x2000, RXBUF_LEN, 0, 0);
+	vdrv_put_desc(&f->mem, Q_DESC(0), 1, RX_BUFS + 0x2000, RXBUF_LEN, 0, 0);
 	add_avail(f, 0, 1);
 	kick(f, 0);
 	tx(f, 5, 6, VIRTIO_VSOCK_OP_REQUEST, NULL, 0);
@@ -818,7 +773,7 @@ static void test_bad_rx_buffers(void **state)
 	kick(f, 0);
 	rx(f, &h, NULL, 0);
 	assert_int_equal(h.op, VIRTIO_VSOCK_OP_RST);
-	assert_false(br(&f->vs->vdev, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	assert_false(vdrv_read(&f->vs->vdev, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
 int main(void)

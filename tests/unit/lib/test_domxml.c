@@ -8,8 +8,8 @@
 
 #include "lib/domxml.h"
 #include "lib/util.h"
+#include "tests/unit/support/golden.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,10 +23,7 @@
 #define GOLDEN_DIR "tests/unit/lib/domxml"
 
 /* Every bad case and the error it must return; a bad/NAME.xml missing here fails the test. */
-static const struct {
-	const char *name;
-	int err;
-} bad_cases[] = {
+static const struct golden_case bad_cases[] = {
 	{ "not-xml", -EINVAL },
 	{ "truncated", -EINVAL },
 	{ "not-domain", -EINVAL },
@@ -94,95 +91,11 @@ static const struct {
 	{ "rng-egd", -EOPNOTSUPP },
 };
 
-static bool update_golden(void)
-{
-	const char *e = getenv("DOMXML_UPDATE_GOLDEN");
-	return e && *e && strcmp(e, "0") != 0;
-}
-
-static char *slurp(const char *path, size_t *ret_len)
-{
-	void *buf = NULL;
-	size_t len = 0;
-	char *s;
-	int r = read_file_max(path, 16u << 20, &buf, &len);
-
-	if (r < 0)
-		return NULL;
-	s = realloc(buf, len + 1);
-	assert_non_null(s);
-	s[len] = '\0';
-	if (ret_len)
-		*ret_len = len;
-	return s;
-}
-
-static void spit(const char *path, const char *s)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(s, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names (without ".ext") of DIR's files ending in ext. The directory must exist. */
-static size_t list_cases(const char *dir, const char *ext, char ***ret)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **names = NULL;
-	size_t n = 0, elen = strlen(ext);
-
-	if (!d)
-		fail_msg("golden directory %s is missing: run the tests from the repository root", dir);
-	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
-
-		if (len <= elen || strcmp(de->d_name + len - elen, ext) != 0)
-			continue;
-		names = realloc(names, (n + 1) * sizeof(*names));
-		assert_non_null(names);
-		names[n] = strndup(de->d_name, len - elen);
-		assert_non_null(names[n]);
-		n++;
-	}
-	closedir(d);
-	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_str);
-	*ret = names;
-	return n;
-}
-
-static void free_cases(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-static char *dump_to_string(const struct vm_config *c)
-{
-	char *s = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&s, &len);
-
-	assert_non_null(f);
-	vm_config_dump(c, f);
-	assert_int_equal(fclose(f), 0);
-	return s;
-}
-
 static void test_good_cases(void **state)
 {
 	char **names, **expected;
-	size_t n = list_cases(GOLDEN_DIR "/good", ".xml", &names);
-	size_t ne = list_cases(GOLDEN_DIR "/expected", ".txt", &expected);
+	size_t n = golden_list(GOLDEN_DIR "/good", ".xml", &names);
+	size_t ne = golden_list(GOLDEN_DIR "/expected", ".txt", &expected);
 	bool have_minimal = false, have_full = false;
 	int failures = 0;
 
@@ -198,7 +111,7 @@ static void test_good_cases(void **state)
 		have_full |= strcmp(names[i], "full") == 0;
 		snprintf(path, sizeof(path), GOLDEN_DIR "/good/%s.xml", names[i]);
 		snprintf(exp_path, sizeof(exp_path), GOLDEN_DIR "/expected/%s.txt", names[i]);
-		xml = slurp(path, &len);
+		xml = golden_read(path, &len);
 		assert_non_null(xml);
 		r = domxml_parse(xml, len, NULL, &c, err, sizeof(err));
 		if (r < 0) {
@@ -206,11 +119,11 @@ static void test_good_cases(void **state)
 			failures++;
 			continue;
 		}
-		got = dump_to_string(c);
+		got = golden_dump_vm_config(c);
 		vm_config_free(c);
-		if (update_golden())
-			spit(exp_path, got);
-		want = slurp(exp_path, NULL);
+		if (golden_update("DOMXML_UPDATE_GOLDEN"))
+			golden_write(exp_path, got);
+		want = golden_read(exp_path, NULL);
 		if (!want) {
 			print_error("good/%s.xml: %s is missing; its dump is:\n%s", names[i], exp_path, got);
 			failures++;
@@ -231,8 +144,8 @@ static void test_good_cases(void **state)
 			failures++;
 		}
 	}
-	free_cases(names, n);
-	free_cases(expected, ne);
+	golden_list_free(names, n);
+	golden_list_free(expected, ne);
 	assert_true(have_minimal);
 	assert_true(have_full);
 	assert_int_equal(failures, 0);
@@ -241,36 +154,27 @@ static void test_good_cases(void **state)
 static void test_bad_cases(void **state)
 {
 	char **names;
-	size_t n = list_cases(GOLDEN_DIR "/bad", ".xml", &names);
+	size_t n = golden_list(GOLDEN_DIR "/bad", ".xml", &names);
 	int failures = 0;
 
 	assert_true(n >= 15);
 	for (size_t i = 0; i < n; i++) {
 		char path[512], err_path[512], err[1024];
-		struct vm_config *c = (struct vm_config *)(uintptr_t)0x1; /* must stay untouched */
 		_cleanup_free_ char *xml = NULL, *want = NULL;
-		const int *want_code = NULL;
+		const int *want_code = golden_case_err(bad_cases, ARRAY_SIZE(bad_cases), names[i]);
 		size_t len;
 		int r;
 
-		for (size_t k = 0; k < ARRAY_SIZE(bad_cases); k++)
-			if (strcmp(bad_cases[k].name, names[i]) == 0)
-				want_code = &bad_cases[k].err;
 		snprintf(path, sizeof(path), GOLDEN_DIR "/bad/%s.xml", names[i]);
 		snprintf(err_path, sizeof(err_path), GOLDEN_DIR "/bad/%s.err", names[i]);
-		xml = slurp(path, &len);
+		xml = golden_read(path, &len);
 		assert_non_null(xml);
-		memset(err, 'X', sizeof(err));
-		r = domxml_parse(xml, len, NULL, &c, err, sizeof(err));
+		r = golden_domxml_refuse(xml, len, NULL, 0, err, sizeof(err));
 		if (r >= 0) {
 			print_error("bad/%s.xml: accepted\n", names[i]);
-			vm_config_free(c);
 			failures++;
 			continue;
 		}
-		assert_ptr_equal(c, (struct vm_config *)(uintptr_t)0x1);
-		assert_non_null(memchr(err, '\0', sizeof(err)));
-		assert_null(strchr(err, '\n'));
 		if (!want_code) {
 			print_error("bad/%s.xml: no entry in bad_cases[] (got %d: %s)\n", names[i], r, err);
 			failures++;
@@ -278,18 +182,14 @@ static void test_bad_cases(void **state)
 			print_error("bad/%s.xml: returned %d, expected %d (%s)\n", names[i], r, *want_code, err);
 			failures++;
 		}
-		if (update_golden()) {
-			char line[1100];
-			snprintf(line, sizeof(line), "%s\n", err);
-			spit(err_path, line);
-		}
-		want = slurp(err_path, NULL);
+		if (golden_update("DOMXML_UPDATE_GOLDEN"))
+			golden_write_line(err_path, err);
+		want = golden_read_line(err_path);
 		if (!want) {
 			print_error("bad/%s.xml: %s is missing; the error is:\n%s\n", names[i], err_path, err);
 			failures++;
 			continue;
 		}
-		want[strcspn(want, "\n")] = '\0';
 		if (strcmp(want, err) != 0) {
 			print_error("bad/%s.xml: error differs\n  expected: %s\n  got:      %s\n", names[i], want, err);
 			failures++;
@@ -306,7 +206,7 @@ static void test_bad_cases(void **state)
 			failures++;
 		}
 	}
-	free_cases(names, n);
+	golden_list_free(names, n);
 	assert_int_equal(failures, 0);
 }
 
@@ -400,7 +300,7 @@ static void test_schema_argument(void **state)
 	size_t len;
 	int r;
 
-	xml = slurp(GOLDEN_DIR "/good/minimal.xml", &len);
+	xml = golden_read(GOLDEN_DIR "/good/minimal.xml", &len);
 	assert_non_null(xml);
 	/* An explicit schema path is compiled for the call. */
 	r = domxml_parse(xml, len, DOMXML_DEFAULT_SCHEMA, &c, err, sizeof(err));
