@@ -22,14 +22,20 @@
  *        "vsock": the listening Unix socket of the vsock host side (optional).
  *        "vsock-connector": a SOCK_SEQPACKET socket (optional, with "vsock") on which the
  *        worker asks vmmsd to connect guest-initiated vsock connections (below).
- *        After "configure" only "serial" and "console" may be sent, and only as replacements:
- *        each must be a stream socket for a port the definition has (InvalidParameter
- *        otherwise; any other name gets InvalidState). The worker swaps the stream under the
- *        character device's lock (vCPUs write concurrently) and closes the old descriptor;
- *        all names of one message are replaced or none. A restarted vmmsd does this right
- *        after reattaching, with a new socketpair whose other end goes to its console
- *        multiplexer. While no peer reads a stream (the old one is gone, the new one not yet
- *        here) guest output to it is dropped and counted, never waited for.
+ *        After "configure" only "serial", "console" and "vsock-connector" may be sent, and
+ *        only as replacements: "serial"/"console" must be a stream socket for a port the
+ *        definition has, "vsock-connector" a SOCK_SEQPACKET socket for a definition with a
+ *        vsock (InvalidParameter otherwise; any other name gets InvalidState). The worker
+ *        swaps a stream under the character device's lock (vCPUs write concurrently) and
+ *        the connector under the vsock host side's lock (the io thread finishes a request in
+ *        flight on the old one first), and closes the old descriptor; all names of one
+ *        message are replaced or none. A restarted vmmsd does this right after reattaching:
+ *        a new socketpair whose other end goes to its console multiplexer, and (in a message
+ *        of its own) a new connector whose other end it serves as at start, since the old
+ *        connector died with the old vmmsd. While no peer reads a stream (the old one is
+ *        gone, the new one not yet here) guest output to it is dropped and counted, never
+ *        waited for; until the new connector arrives, guests' connections to host ports are
+ *        refused.
  *   {"id":N,"cmd":"configure","xml":"<domain ...>"}
  *        the worker maps the definition, checks that every resource it needs has arrived
  *        (kvm, kernel, initrd if the definition has one, disk:<target> per disk, serial

@@ -22,6 +22,9 @@
 #define CTL_OUT_MAX (256u * 1024)   /* control connection: small requests only */
 #define HS_MAX 64                   /* the worker's handshake answer line */
 #define MAX_FACT 4096
+#define KVP_FILE "kvp.json"          /* host pairs, kept with the VM in the registry */
+/* 256 pairs of a 64-byte key and a 4096-byte value, escaped as \uXXXX at worst, and framing. */
+#define KVP_FILE_MAX ((size_t)GUEST_MAX_HOST_ITEMS * (GUESTPROTO_KEY_MAX + 6 * GUESTPROTO_VALUE_MAX + 16) + 64)
 
 enum src_kind { SRC_TIMER, SRC_CTL, SRC_CHAN_CLIENT, SRC_CHAN_AGENT };
 
@@ -70,6 +73,7 @@ struct gvm {
 	int64_t next_connect;
 	json_t *facts;              /* guest intrinsic items: object of strings */
 	json_t *host;               /* host items: object of strings */
+	bool host_broken;           /* KVP_FILE could not be loaded: kept, and not overwritten */
 	char agent_version[32];
 	/* A shutdown under way. */
 	bool sd_pending;
@@ -953,6 +957,91 @@ int guests_channel_attach(struct guests *g, const char *vm, int fd, const void *
 
 /* ---- the manager --------------------------------------------------------------------------- */
 
+/* KVP_FILE's text is hostile: an object of at most GUEST_MAX_HOST_ITEMS valid keys to strings. */
+int guests_kvp_parse(const char *text, size_t len, json_t **ret, char *err, size_t errlen)
+{
+	json_error_t je;
+	const char *k;
+	json_t *j, *val;
+
+	if (len > KVP_FILE_MAX) {
+		snprintf(err, errlen, "larger than %zu bytes", KVP_FILE_MAX);
+		return -EFBIG;
+	}
+	j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+	if (!j) {
+		snprintf(err, errlen, "not JSON: line %d: %.120s", je.line, je.text);
+		return -EINVAL;
+	}
+	if (!json_is_object(j)) {
+		snprintf(err, errlen, "not a JSON object");
+		goto bad;
+	}
+	if (json_object_size(j) > GUEST_MAX_HOST_ITEMS) {
+		snprintf(err, errlen, "%zu pairs, more than %d", json_object_size(j), GUEST_MAX_HOST_ITEMS);
+		goto bad;
+	}
+	json_object_foreach(j, k, val) {
+		if (!guestproto_key_valid(k)) {
+			snprintf(err, errlen, "key '%.80s' is not valid", k);
+			goto bad;
+		}
+		if (!json_is_string(val) || json_string_length(val) > GUESTPROTO_VALUE_MAX ||
+		    strlen(json_string_value(val)) != json_string_length(val)) {
+			snprintf(err, errlen, "the value of '%s' is not a string of at most %d bytes", k,
+				 GUESTPROTO_VALUE_MAX);
+			goto bad;
+		}
+	}
+	*ret = j;
+	return 0;
+bad:
+	json_decref(j);
+	return -EINVAL;
+}
+
+static struct gvm *gvm_get(struct guests *g, const char *name);
+
+/* The host pairs of every registered VM that has them; a bad file is reported and left alone. */
+static void guests_load_host_items(struct guests *g)
+{
+	struct registry *reg = g->cfg.reg;
+
+	for (size_t i = 0; reg && i < registry_count(reg); i++) {
+		struct vm_entry *vm = registry_at(reg, i);
+		char err[256] = "";
+		struct gvm *v;
+		json_t *host = NULL;
+		size_t len;
+		char *text;
+		int r;
+
+		r = registry_read_file(reg, vm, KVP_FILE, KVP_FILE_MAX, &text, &len);
+		if (r == -ENOENT)
+			continue;
+		if (r == 0) {
+			r = guests_kvp_parse(text, len, &host, err, sizeof(err));
+			free(text);
+		} else {
+			snprintf(err, sizeof(err), "%s", r == -EFBIG ? "too large" : strerror(-r));
+		}
+		v = gvm_get(g, vm->name);
+		if (!v) {
+			json_decref(host);
+			log_warning("VM %s: out of memory loading its host key-value pairs", vm->name);
+			continue;
+		}
+		if (r < 0) {
+			v->host_broken = true;
+			log_warning("VM %s: ignoring its host key-value pairs (%s, kept as it is): %s", vm->name,
+				    KVP_FILE, err);
+			continue;
+		}
+		json_decref(v->host);
+		v->host = host;
+	}
+}
+
 int guests_new(const struct guest_config *cfg, struct guests **ret)
 {
 	struct guests *g = calloc(1, sizeof(*g));
@@ -977,6 +1066,7 @@ int guests_new(const struct guest_config *cfg, struct guests **ret)
 		free(g);
 		return r;
 	}
+	guests_load_host_items(g);
 	*ret = g;
 	return 0;
 }
@@ -1141,11 +1231,43 @@ json_t *guests_kvp_host(struct guests *g, const char *vm)
 	return v ? json_deep_copy(v->host) : json_object();
 }
 
+/* Keep host (v's pairs after a change) with the VM before the change is made: a restart keeps it. */
+static int host_items_save(struct gvm *v, json_t *host, char *err, size_t errlen)
+{
+	struct registry *reg = v->g->cfg.reg;
+	struct vm_entry *vm = reg ? registry_find(reg, v->name) : NULL;
+	char *s;
+	int r;
+
+	if (!vm || strcmp(vm->name, v->name) != 0)
+		return 0;   /* not registered (tests without a registry): memory only */
+	if (v->host_broken) {
+		snprintf(err, errlen, "VM '%s': its stored host items (%s) could not be loaded; fix or remove that file "
+			 "and restart vmmsd", v->name, KVP_FILE);
+		return -EIO;
+	}
+	if (json_object_size(host) == 0)
+		return registry_write_file(reg, vm, KVP_FILE, NULL, 0) < 0 ?
+		       (snprintf(err, errlen, "VM '%s': could not remove %s", v->name, KVP_FILE), -EIO) : 0;
+	s = json_dumps(host, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!s)
+		return -ENOMEM;
+	r = registry_write_file(reg, vm, KVP_FILE, s, strlen(s));
+	free(s);
+	if (r < 0) {
+		snprintf(err, errlen, "VM '%s': could not store its host items: %s", v->name, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
 int guests_kvp_host_set(struct guests *g, const char *vm, int mode, const char *key, const char *value,
 			char *err, size_t errlen)
 {
 	struct gvm *v;
+	json_t *next;
 	bool have;
+	int r;
 
 	if (!guestproto_key_valid(key)) {
 		snprintf(err, errlen, "key '%.80s' is not valid: 1 to %d of A-Z a-z 0-9 . _ -, not starting with '.'",
@@ -1168,20 +1290,28 @@ int guests_kvp_host_set(struct guests *g, const char *vm, int mode, const char *
 		snprintf(err, errlen, "VM '%s' has no host item '%s'", vm, key);
 		return -ENOENT;
 	}
-	if (mode == 2) {
-		(void)json_object_del(v->host, key);
-		push_host_item(v, key, NULL);
-		return 0;
-	}
-	if (!have && json_object_size(v->host) >= GUEST_MAX_HOST_ITEMS) {
+	if (mode != 2 && !have && json_object_size(v->host) >= GUEST_MAX_HOST_ITEMS) {
 		snprintf(err, errlen, "VM '%s' has %d host items already (the most)", vm, GUEST_MAX_HOST_ITEMS);
 		return -ENOSPC;
 	}
-	if (json_object_set_new(v->host, key, json_string(value)) < 0) {
+	next = json_deep_copy(v->host);
+	if (!next)
+		return -ENOMEM;
+	if (mode == 2) {
+		(void)json_object_del(next, key);
+	} else if (json_object_set_new(next, key, json_string(value)) < 0) {
+		json_decref(next);
 		snprintf(err, errlen, "the value of '%s' must be UTF-8 text", key);
 		return -EINVAL;
 	}
-	push_host_item(v, key, value);
+	r = host_items_save(v, next, err, errlen);
+	if (r < 0) {
+		json_decref(next);
+		return r;
+	}
+	json_decref(v->host);
+	v->host = next;
+	push_host_item(v, key, mode == 2 ? NULL : value);
 	return 0;
 }
 

@@ -73,12 +73,21 @@ json_t *guests_kvp_host(struct guests *g, const char *vm);
 /*
  * Set (value non-NULL) or remove a host pair of vm; pushed to the agent now when connected and
  * on every reconnection. mode: 0 add (-EEXIST when present), 1 modify (-ENOENT when absent),
- * 2 remove (-ENOENT when absent). 0 or -errno (-EINVAL bad key or value, -ENOSPC too many),
- * err gets one line.
+ * 2 remove (-ENOENT when absent). 0 or -errno (-EINVAL bad key or value, -ENOSPC too many,
+ * -EIO or another -errno: the change could not be stored with the VM and was not made), err
+ * gets one line. The pairs of a registered VM are kept in its registry directory (kvp.json).
  */
 int guests_kvp_host_set(struct guests *g, const char *vm, int mode, const char *key, const char *value,
 			char *err, size_t errlen);
 
+/*
+ * Check the text of a VM's stored host pairs (kvp.json, hostile): an object of at most
+ * GUEST_MAX_HOST_ITEMS valid keys to strings of at most GUESTPROTO_VALUE_MAX bytes. 0 with a
+ * new object in *ret, or -EINVAL/-EFBIG with one line in err. guests_new loads them for every
+ * registered VM; a file that fails is reported, kept as it is, and host changes of that VM are
+ * refused (-EIO) until it is fixed or removed.
+ */
+int guests_kvp_parse(const char *text, size_t len, json_t **ret, char *err, size_t errlen);
 /*
  * Orderly shutdown of the running vm: the agent's shutdown when it answers, else the ACPI
  * power button through the worker. job_id (or NULL) completes when the VM is off. After

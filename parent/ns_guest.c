@@ -327,7 +327,8 @@ static int kvp_items(struct ns *ns, const json_t *params, json_t *out, int mode,
 
 		if (r < 0)
 			return ns_fail(e, r == -EEXIST ? NS_ERR_ALREADY_EXISTS : r == -ENOENT ? NS_ERR_NOT_FOUND :
-				       r == -ENOSPC ? NS_ERR_LIMIT : NS_ERR_INVALID_PARAMETER, "DataItems[%zu]: %s", i, err);
+				       r == -ENOSPC ? NS_ERR_LIMIT : r == -EINVAL ? NS_ERR_INVALID_PARAMETER : NS_ERR_FAILED,
+				       "DataItems[%zu]: %s", i, err[0] ? err : strerror(-r));
 	}
 	json_object_set_new(out, "Job", json_null());
 	return 0;

@@ -637,6 +637,46 @@ int registry_save_state(struct registry *r, struct vm_entry *vm)
 	return rc;
 }
 
+static int side_file_open(struct registry *r, const struct vm_entry *vm, const char *file)
+{
+	int dfd;
+
+	if (!file || !registry_name_valid(file) || strcmp(file, "vm.json") == 0 || strcmp(file, "domain.xml") == 0)
+		return -EINVAL;
+	dfd = openat(r->vms_fd, vm->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	return dfd < 0 ? -errno : dfd;
+}
+
+int registry_write_file(struct registry *r, const struct vm_entry *vm, const char *file, const void *data,
+			size_t len)
+{
+	int dfd = side_file_open(r, vm, file), rc = 0;
+
+	if (dfd < 0)
+		return dfd;
+	if (data) {
+		rc = write_atomic(dfd, file, data, len);
+	} else if (unlinkat(dfd, file, 0) < 0) {
+		rc = errno == ENOENT ? 0 : -errno;
+	} else if (fsync(dfd) < 0) {
+		rc = -errno;
+	}
+	close(dfd);
+	return rc;
+}
+
+int registry_read_file(struct registry *r, const struct vm_entry *vm, const char *file, size_t max, char **ret,
+		       size_t *ret_len)
+{
+	int dfd = side_file_open(r, vm, file), rc;
+
+	if (dfd < 0)
+		return dfd;
+	rc = read_at(dfd, file, max, ret, ret_len);
+	close(dfd);
+	return rc;
+}
+
 int registry_remove(struct registry *r, struct vm_entry *vm)
 {
 	char gone[VM_NAME_MAX + VM_ID_LEN + 16];

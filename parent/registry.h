@@ -70,6 +70,16 @@ int registry_replace(struct registry *r, struct vm_entry *vm, const char *xml, s
 		     char *err, size_t errlen);
 /* Write vm.json again after the state fields changed. */
 int registry_save_state(struct registry *r, struct vm_entry *vm);
+/*
+ * Side files kept with a VM (e.g. kvp.json): file is a plain name (registry_name_valid) other
+ * than domain.xml and vm.json. Writing replaces it atomically like vm.json; data NULL deletes
+ * it (absent is fine). Reading gets at most max bytes, NUL-terminated: -ENOENT when absent,
+ * -EFBIG when larger. 0 or -errno. registry_remove deletes them with the VM.
+ */
+int registry_write_file(struct registry *r, const struct vm_entry *vm, const char *file, const void *data,
+			size_t len);
+int registry_read_file(struct registry *r, const struct vm_entry *vm, const char *file, size_t max, char **ret,
+		       size_t *ret_len);
 /* Delete vm's files and forget it (vm is freed). */
 int registry_remove(struct registry *r, struct vm_entry *vm);
 

@@ -38,14 +38,15 @@
 #define WORKER_NOFILE 256
 #define TICK_MS 250
 
-/* REQ_STREAMS is "fds" after a reattach: new console streams for a running worker. */
+/* REQ_STREAMS and REQ_VCONN are "fds" after a reattach: new console streams and a new vsock
+ * connector for a running worker. */
 enum req_kind { REQ_FDS, REQ_CONFIGURE, REQ_START, REQ_PAUSE, REQ_RESUME, REQ_RESET, REQ_STOP, REQ_QUERY, REQ_STREAMS,
-		REQ_SHUTDOWN };
+		REQ_VCONN, REQ_SHUTDOWN };
 
 static const char *const req_cmd[] = {
 	[REQ_FDS] = "fds", [REQ_CONFIGURE] = "configure", [REQ_START] = "start", [REQ_PAUSE] = "pause",
 	[REQ_RESUME] = "resume", [REQ_RESET] = "reset", [REQ_STOP] = "stop", [REQ_QUERY] = "query",
-	[REQ_STREAMS] = "fds",
+	[REQ_STREAMS] = "fds", [REQ_VCONN] = "fds",
 	[REQ_SHUTDOWN] = "shutdown",
 };
 
@@ -300,6 +301,7 @@ static void kill_worker(struct wvm *v, const char *why)
 
 static void ctl_readable(struct wvm *v);
 static void vconn_readable(struct wvm *v);
+static void vconn_drop(struct wvm *v);
 
 /* ---- the end of a worker ----------------------------------------------------------------- */
 
@@ -448,6 +450,16 @@ static void on_reply(struct wvm *v, enum req_kind kind, json_t *msg)
 			log_warning("VM %s: the console is not reconnected: %s", v->name, desc);
 		else
 			log_info("VM %s: console reconnected", v->name);
+		return;
+	case REQ_VCONN:
+		/* The guest runs on either way; only its connections to host ports are refused. */
+		if (!ok) {
+			log_warning("VM %s: the vsock connector is not reconnected: %s", v->name, desc);
+			if (v->vconn >= 0)
+				vconn_drop(v);
+		} else {
+			log_info("VM %s: vsock connector reconnected", v->name);
+		}
 		return;
 	}
 }
@@ -1313,6 +1325,33 @@ static int reattach_console(struct workers *w, struct vm_entry *vm, struct wvm *
 	return console_vm_open(w->cfg.consoles, vm->name, sp[0]);   /* owns sp[0] now */
 }
 
+/* The vsock connector died with the previous vmmsd: hand the reattached worker a new one
+ * ("fds" after configure replaces it, lib/ctlproto.h) and serve our end as at start. A
+ * message of its own, so that a console refused does not cost the connector, or back. */
+static int reattach_vconn(struct workers *w, struct vm_entry *vm, struct wvm *v)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &v->vconn_src };
+	int vc[2], r;
+
+	if (!vm->cfg || !vm->cfg->vsock.enabled)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, vc) < 0)
+		return -errno;
+	v->vconn_src = (struct src){ .kind = SRC_VCONN, .vm = v };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, vc[0], &ev) < 0) {
+		r = -errno;
+		close(vc[0]);
+		close(vc[1]);
+		return r;
+	}
+	v->vconn = vc[0];
+	r = send_req(v, REQ_VCONN, json_pack("{s:[s]}", "names", CTL_VSOCK_CONNECTOR), &vc[1], 1);
+	close(vc[1]);
+	if (r < 0)
+		vconn_drop(v);
+	return r;
+}
+
 static bool was_running(int s)
 {
 	return s == VM_STATE_RUNNING || s == VM_STATE_PAUSED || s == VM_STATE_STARTING || s == VM_STATE_PAUSING ||
@@ -1388,6 +1427,9 @@ static int reattach_one(struct workers *w, struct vm_entry *vm, struct wvm *v, c
 	r = reattach_console(w, vm, v);
 	if (r < 0)
 		log_warning_errno(r, "VM %s: the console is not reconnected", vm->name);
+	r = reattach_vconn(w, vm, v);
+	if (r < 0)
+		log_warning_errno(r, "VM %s: the vsock connector is not reconnected", vm->name);
 	return 0;
 }
 

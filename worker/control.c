@@ -351,11 +351,12 @@ static int fd_check_type(const char *name, int fd, struct ctl_error *err)
 
 static bool replaceable(const char *name)
 {
-	return strcmp(name, "serial") == 0 || strcmp(name, "console") == 0;
+	return strcmp(name, "serial") == 0 || strcmp(name, "console") == 0 || strcmp(name, CTL_VSOCK_CONNECTOR) == 0;
 }
 
 /* "fds" after configure: only new streams for "serial" and "console" (a restarted vmmsd's
- * console), each name at most once, handed to the worker all together or not at all. */
+ * console) and a new "vsock-connector" (its vsock connector), each name at most once,
+ * handed to the worker all together or not at all. */
 static int cmd_fds_replace(struct ctl *c, json_t *names, struct ctl_error *err)
 {
 	struct ctl_frame *fr = &c->fr;
@@ -372,7 +373,7 @@ static int cmd_fds_replace(struct ctl *c, json_t *names, struct ctl_error *err)
 			return fail(err, "InvalidParameter", -EINVAL, "name %zu: not a descriptor name", i);
 		if (!replaceable(name))
 			return fail(err, "InvalidState", -EBUSY,
-				    "the VM is configured; only 'serial' and 'console' can be replaced");
+				    "the VM is configured; only 'serial', 'console' and '" CTL_VSOCK_CONNECTOR "' can be replaced");
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(name, list[j]) == 0)
 				return fail(err, "InvalidParameter", -EEXIST, "descriptor '%s' named twice", name);

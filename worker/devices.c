@@ -144,11 +144,13 @@ int machine_devices_create(struct machine *m, char *err, size_t errlen)
 	if (cfg->vsock.enabled) {
 		/* Without a host side (no socket given) the guest still sees the device; its
 		 * connections to the host are refused, unless a path (foreground) or vmmsd's
-		 * connector (worker/vsock_host.h) can reach the host's listeners. */
+		 * connector (worker/vsock_host.h) can reach the host's listeners. The ops are
+		 * given whenever there is a host side: a connector may arrive later (a restarted
+		 * vmmsd's), and until then host_connect refuses by itself. */
 		struct vsock_host *vh = m->res->vsock;
 
 		r = virtio_vsock_init(&d->vsock, &m->mem, irq, "vsock0", cfg->vsock.cid, vh ? vh->listen_fd : -1,
-				      vh && (vh->path || vh->connector_fd >= 0) ? &vsock_host_ops : NULL, vh);
+				      vh ? &vsock_host_ops : NULL, vh);
 		if (r < 0 || (r = add_virtio(m, &d->vsock.vdev, "vsock", err, errlen)) < 0)
 			goto fail_msg;
 	}

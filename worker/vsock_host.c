@@ -111,9 +111,13 @@ static int host_connect(void *opaque, uint32_t port)
 	struct sockaddr_un sa;
 	int fd, r;
 
-	if (h && !h->path && h->connector_fd >= 0)
-		return connector_connect(h, port);
-	if (!h || !h->path)
+	if (h && !h->path) {
+		pthread_mutex_lock(&h->lock);
+		r = h->connector_fd >= 0 ? connector_connect(h, port) : -ECONNREFUSED;
+		pthread_mutex_unlock(&h->lock);
+		return r;
+	}
+	if (!h)
 		return -ECONNREFUSED;
 	r = addr_for(h->path, port, true, &sa);
 	if (r < 0)
@@ -202,6 +206,7 @@ int vsock_host_adopt(int listen_fd, const char *path, struct vsock_host **ret)
 		return -ENOMEM;
 	h->listen_fd = listen_fd;
 	h->connector_fd = -1;
+	pthread_mutex_init(&h->lock, NULL);
 	if (path && !(h->path = strdup(path))) {
 		free(h);
 		return -ENOMEM;
@@ -214,11 +219,22 @@ int vsock_host_set_connector(struct vsock_host *h, int fd)
 {
 	struct timeval tv = { .tv_sec = CTL_VSOCK_TIMEOUT_MS / 1000, .tv_usec = (CTL_VSOCK_TIMEOUT_MS % 1000) * 1000 };
 
-	if (h->connector_fd >= 0)
-		close(h->connector_fd);
-	h->connector_fd = fd;
+	int old;
+
+	if (fd < 0)
+		return -EBADF;
+	/* The timeout is set before the io thread can see fd. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
 		return -errno;
+	/* The io thread holds the lock for a whole request/reply; on a dead connector (the old
+	 * vmmsd is gone) that ends at once with EOF/EPIPE, so this waits little. The old
+	 * descriptor is closed only once nothing can use it. */
+	pthread_mutex_lock(&h->lock);
+	old = h->connector_fd;
+	h->connector_fd = fd;
+	pthread_mutex_unlock(&h->lock);
+	if (old >= 0)
+		close(old);
 	return 0;
 }
 
@@ -232,6 +248,7 @@ void vsock_host_close(struct vsock_host *h)
 		close(h->connector_fd);
 	if (h->bound && h->path)
 		(void)unlink(h->path);
+	pthread_mutex_destroy(&h->lock);
 	free(h->path);
 	free(h);
 }

@@ -12,6 +12,7 @@
 #ifndef VMMS_WORKER_VSOCK_HOST_H
 #define VMMS_WORKER_VSOCK_HOST_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,8 +23,11 @@ struct vsock_host {
 	int listen_fd;
 	char *path;     /* base for "<path>_P"; NULL: guest-initiated connections are refused */
 	bool bound;     /* we created path (vsock_host_open) and unlink it on close */
+	/* Guards connector_fd and next_token: the io thread uses the connector for a whole
+	 * round trip while the main thread may swap it (a restarted vmmsd's new connector). */
+	pthread_mutex_t lock;
 	int connector_fd; /* SOCK_SEQPACKET to vmmsd (lib/ctlproto.h), -1 none; used when !path */
-	uint64_t next_token; /* io thread only (the device lock serialises connects) */
+	uint64_t next_token;
 };
 
 /* Binds and listens on path (a stale socket left by a dead worker is replaced; a live one or
@@ -31,9 +35,11 @@ struct vsock_host {
 int vsock_host_open(const char *path, struct vsock_host **ret, char *err, size_t errlen);
 /* Takes a listening socket handed over by the parent; path may be NULL. 0 or -errno. */
 int vsock_host_adopt(int listen_fd, const char *path, struct vsock_host **ret);
-/* Gives h the connector to vmmsd (owned by h from now on, even on failure). Main thread: it
+/* Gives h the connector to vmmsd, replacing (and closing) any previous one. Main thread: it
  * sets the receive timeout (CTL_VSOCK_TIMEOUT_MS), which bounds how long a guest's connect
- * can hold the io thread. 0 or -errno. */
+ * can hold the io thread, then swaps under h->lock, so a connect in flight finishes on the
+ * old connector first. On success h owns fd; on failure h is unchanged and fd stays the
+ * caller's. 0 or -errno. */
 int vsock_host_set_connector(struct vsock_host *h, int fd);
 /* Closes the socket (and removes the path vsock_host_open created). Accepts NULL. */
 void vsock_host_close(struct vsock_host *h);

@@ -848,6 +848,16 @@ static int worker_replace_fds(void *opaque, const char *const *names, int *fds, 
 			    w->cfg ? "off" : "not configured");
 	/* All or nothing: every name must be a port the definition has, before anything moves. */
 	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], CTL_VSOCK_CONNECTOR) == 0) {
+			if (!w->res.vsock)
+				return cerr(err, "InvalidParameter", -ENOENT,
+					    "descriptor '%s' sent but the definition has no vsock", names[i]);
+			/* Only a controller's connector (no host path here) can be replaced. */
+			if (w->res.vsock->path)
+				return cerr(err, "NotSupported", -EOPNOTSUPP, "the vsock host side cannot take a new %s",
+					    names[i]);
+			continue;
+		}
 		const struct vm_chardev *cd = strcmp(names[i], "serial") == 0 ? &w->cfg->serial : &w->cfg->console;
 		const struct chardev *c = cd == &w->cfg->serial ? &w->res.serial : &w->res.console;
 
@@ -865,6 +875,18 @@ static int worker_replace_fds(void *opaque, const char *const *names, int *fds, 
 		uint64_t dropped = 0;
 		int fd = fds[i];
 
+		if (strcmp(names[i], CTL_VSOCK_CONNECTOR) == 0) {
+			/* Swapped under the host side's lock: the io thread may be using the old one. */
+			int r = vsock_host_set_connector(w->res.vsock, fd);
+
+			if (r < 0) {
+				log_warning("%s: cannot take the new vsock connector: %s", w->cfg->name, strerror(-r));
+				continue; /* fds[i] is still the frame's, which closes it */
+			}
+			fds[i] = -1;
+			log_info("%s: vsock connector replaced by the controller", w->cfg->name);
+			continue;
+		}
 		fds[i] = -1;
 		/* Input is watched before the swap, so nothing the guest is sent is missed; the old
 		 * descriptor leaves the epoll set when it is closed (its only reference). */

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from vmmsd_util import RUNNING, OFF, Vmmsd, build_dir, cs, define, guest_elf, guest_xml, request_state, wait_job, wait_state
+from vmmsd_util import RUNNING, OFF, Vmmsd, build_dir, cs, cs_path, define, guest_elf, guest_xml, request_state, wait_job, wait_state
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.access("/dev/kvm", os.R_OK | os.W_OK),
                                 reason="needs root and /dev/kvm")
@@ -338,3 +338,59 @@ def test_request_state_4_without_agent_presses_power_button(env):
     # The spin guest ignores the power button: the job fails after the default 60 s.
     assert j["JobState"] == 10 and "did not shut down" in j["ErrorDescription"], j
     assert cs(c, "g1")["EnabledState"] == RUNNING
+
+
+def wait_file(path, want, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if path.exists() and path.read_text() == want:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path}: {path.read_text() if path.exists() else 'absent'!r}, not {want!r}")
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+def test_host_kvp_survive_vmmsd_restart(env, how):
+    d, c, fake = env["d"], env["c"], env["fake"]
+    fake.target = unix_target(env["agent_sock"])
+    wait_hb(c, "g1", 2)
+    for kv in ("role=web", "zone=eu-1", "gone=soon"):
+        assert d.virtctl("kvp", "g1", kv).returncode == 0
+    r = c.call("InvokeMethod", ObjectPath="Msvm_VirtualSystemManagementService", MethodName="RemoveKvpItems",
+               Parameters={"TargetSystem": cs_path(c, "g1"), "DataItems": [{"Name": "gone"}]})
+    assert "result" in r and r["result"]["ReturnValue"] == 0, r
+    wait_file(env["kvp"] / "role", "web")
+    stored = json.loads((d.state / "vms" / "g1" / "kvp.json").read_text())
+    assert stored == {"role": "web", "zone": "eu-1"}, stored
+    for f in env["kvp"].iterdir():
+        f.unlink()
+    c.close()
+    if how == "sigterm":   # d.stop() would also kill the worker
+        d.proc.terminate()
+        assert d.proc.wait(timeout=20) == 0
+    else:
+        d.kill9()
+    d.start()
+    c = env["c"] = d.client()
+    wait_state(c, "g1", RUNNING, timeout=10)   # reattached
+    out = d.virtctl("kvp", "g1").stdout
+    assert "host   role=web" in out and "host   zone=eu-1" in out and "gone" not in out, out
+    # The new vmmsd pushes them to the agent when it connects.
+    wait_hb(c, "g1", 2)
+    wait_file(env["kvp"] / "role", "web")
+    wait_file(env["kvp"] / "zone", "eu-1")
+    assert not (env["kvp"] / "gone").exists()
+    # A corrupt file is reported and left alone; the daemon runs, and changes are refused
+    # rather than overwrite it.
+    c.close()
+    d.kill9()
+    bad = d.state / "vms" / "g1" / "kvp.json"
+    bad.write_text('{"role": "web", "bad/key": "x"}')
+    d.start()
+    c = env["c"] = d.client()
+    wait_state(c, "g1", RUNNING, timeout=10)
+    assert "ignoring its host key-value pairs" in d.log()
+    assert "host " not in d.virtctl("kvp", "g1").stdout
+    p = d.virtctl("kvp", "g1", "role=db")
+    assert p.returncode != 0 and "could not be loaded" in p.stderr, p
+    assert bad.read_text() == '{"role": "web", "bad/key": "x"}'

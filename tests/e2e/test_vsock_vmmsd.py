@@ -3,7 +3,9 @@
 guest's connections to host port P reach <runtime>/vms/<name>/vsock.sock_P through vmmsd's
 vsock connector (lib/ctlproto.h); the host reaches a guest port through vsock.sock; a port
 nobody listens on is refused; and resuming a paused VM makes the agent set the guest's clock
-(time sync). The work is vsock_vmmsd_host.py, run where KVM is by tests/kvmhost/run."""
+(time sync); after a vmmsd restart (kill -9) the guest still reaches host port 6000 (the
+reattach hands over a new connector). The work is vsock_vmmsd_host.py, run where KVM is by
+tests/kvmhost/run."""
 import subprocess
 
 from conftest import ROOT
@@ -30,6 +32,8 @@ def test_vsock_under_vmmsd_and_time_sync(build, guest_image):
     for name in ("host -> guest through vsock.sock: 256 KiB echoed",
                  "guest -> host port 6000 reaches vsock.sock_6000", "the guest got the host's answer",
                  "guest -> host port without listener is refused", "refusal is prompt (< 10 s)",
-                 "guest clock within 2 s of the host after resume"):
+                 "guest clock within 2 s of the host after resume", "reattached to the same worker",
+                 "guest -> host port 6000 reaches vsock.sock_6000 after a vmmsd restart",
+                 "the guest got the host's answer after a vmmsd restart"):
         assert f"PASS {name}" in lines, report
     assert proc.returncode == 0, report

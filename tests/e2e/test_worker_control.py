@@ -363,6 +363,85 @@ def test_reattach_replaces_the_serial_stream(worker):
     extra[1].close()
 
 
+VSOCK_XML = "<vsock model='virtio'><cid auto='no' address='3'/></vsock></devices>"
+
+
+def test_reattach_replaces_the_vsock_connector(worker):
+    """The vsock connector dies with vmmsd: after a reattach the controller hands over a new
+    one ("fds" after configure), a SOCK_SEQPACKET socket, only for a definition with a vsock;
+    the worker drops (closes) the one it replaces."""
+    w = worker()
+    c = w.connect()
+    spin = guest("spin")
+    names, fds = w.resources(spin)
+    vs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    vs.bind(f"\0vmms-test-vsock-rc-{os.getpid()}")
+    vs.listen(4)
+    old = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    r = c.req("fds", fds=fds + [vs.fileno(), old[1].fileno()], names=names + ["vsock", "vsock-connector"])
+    assert r["ok"], r
+    vs.close()
+    old[1].close()
+    r = c.req("configure", xml=xml("ctl-vconn", spin).replace("</devices>", VSOCK_XML))
+    assert r["ok"], r
+    w.serial.theirs.close()
+    assert c.req("start")["ok"]
+    w.serial.wait_for("spin 1")
+    c.close()  # vmmsd went away (its end of the connector stays open here, to watch ours)
+    c2 = w.connect()
+    assert c2.req("query")["state"] == "running"
+    # a stream socket is the wrong kind; the connector is untouched then
+    bad = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    r = c2.req("fds", fds=[bad[1].fileno()], names=["vsock-connector"])
+    assert not r["ok"] and r["error"]["name"] == "InvalidParameter", r
+    old[0].settimeout(0.3)
+    with pytest.raises(socket.timeout):
+        old[0].recv(64)
+    new = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    r = c2.req("fds", fds=[new[1].fileno()], names=["vsock-connector"])
+    new[1].close()
+    assert r["ok"] and r["state"] == "running", r
+    old[0].settimeout(5)
+    assert old[0].recv(64) == b"", "the replaced connector was not closed"
+    assert "vsock connector replaced by the controller" in w.stderr()
+    # together with a stream, in one message: all of it is taken
+    newer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    ser = Serial()
+    r = c2.req("fds", fds=[ser.theirs.fileno(), newer[1].fileno()], names=["serial", "vsock-connector"])
+    ser.theirs.close()
+    newer[1].close()
+    assert r["ok"], r
+    new[0].settimeout(5)
+    assert new[0].recv(64) == b"", "the replaced connector was not closed"
+    ser.wait_for("spin ", count=2)
+    assert w.proc.poll() is None, w.stderr()
+    assert c2.req("stop")["ok"]
+    assert w.wait() == 5
+    for s in (*bad, old[0], new[0], newer[0]):
+        s.close()
+
+
+def test_vsock_connector_replacement_needs_a_vsock(worker):
+    """Without a <vsock> there is no connector to replace: InvalidParameter, nothing moves."""
+    w = worker()
+    c = w.connect()
+    w.configure(c, "ctl-novconn", guest("spin"))
+    assert c.req("start")["ok"]
+    w.serial.wait_for("spin 1")
+    sp = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    r = c.req("fds", fds=[sp[1].fileno()], names=["vsock-connector"])
+    assert not r["ok"] and r["error"]["name"] == "InvalidParameter", r
+    assert "no vsock" in r["error"]["message"], r
+    # the descriptor was not kept: its peer sees the worker's copy closed
+    sp[1].close()
+    sp[0].settimeout(5)
+    assert sp[0].recv(64) == b""
+    sp[0].close()
+    assert c.req("query")["state"] == "running"
+    assert c.req("stop")["ok"]
+    assert w.wait() == 5
+
+
 def test_second_controller_waits_its_turn(worker):
     w = worker()
     c1 = w.connect()

@@ -7,7 +7,9 @@ connector (lib/ctlproto.h). Checks: the host reaches a guest port through
 <runtime>/vms/<name>/vsock.sock ("CONNECT 5000") and gets its data echoed; the guest's
 connection to host port 6000 lands on the listener at vsock.sock_6000 (hello and answer); a
 guest connection to a port nobody listens on is refused at once; and after a pause and resume
-the agent's time sync brings a guest clock set an hour back to within 2 s of the host's.
+the agent's time sync brings a guest clock set an hour back to within 2 s of the host's; and
+after vmmsd is killed (-9) and restarted, the reattached worker's new vsock connector still
+takes the guest's connection to host port 6000 to vsock.sock_6000.
 Prints "VV-E2E: PASS|FAIL name" lines and "VV-E2E: DONE".
 Usage: vsock_vmmsd_host.py BUILD_DIR VSOCK_ECHO_BINARY"""
 import os
@@ -161,6 +163,75 @@ def vsock_checks(d, c, echo_bin):
         g.kill()
 
 
+def guest_to_host_6000(d, vs, port, name):
+    """The guest's echo server on port; after one echo it connects to host port 6000, which
+    must land on vs_6000."""
+    try:
+        os.unlink(vs + "_6000")  # the first round's listener, closed but not removed
+    except OSError:
+        pass
+    lst = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lst.bind(vs + "_6000")
+    lst.listen(1)
+    lst.settimeout(120)
+    try:
+        g = guest_exec_bg(d, "/vsock_echo", str(port), "6000")
+        if not g.ev.wait(120):
+            check(f"guest echo server up ({name})", False, "".join(g.lines))
+            g.kill()
+            return
+        s = connect_guest(vs, port)
+        s.sendall(b"ping")
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(4096):
+            pass
+        s.close()
+        try:
+            conn, _ = lst.accept()
+            conn.settimeout(60)
+            hello = b""
+            while not hello.endswith(b"\n"):
+                b = conn.recv(1)
+                if not b:
+                    break
+                hello += b
+            check(f"guest -> host port 6000 reaches vsock.sock_6000 {name}", hello == b"hello from the guest\n", hello)
+            conn.sendall(b"hello from the host\n")
+            conn.close()
+        except OSError as e:
+            check(f"guest -> host port 6000 reaches vsock.sock_6000 {name}", False,
+                  f"{e!r}; guest said {''.join(g.lines)}")
+        try:
+            g.wait(60)
+        except subprocess.TimeoutExpired:
+            g.kill()
+        time.sleep(0.5)
+        out = "".join(g.lines)
+        check(f"the guest got the host's answer {name}", "VMMS-TEST: vsock-host-said hello from the host" in out, out)
+    finally:
+        lst.close()
+        try:
+            os.unlink(vs + "_6000")
+        except OSError:
+            pass
+
+
+def reattach_checks(d, c):
+    """vmmsd dies (kill -9) and comes back: the old vsock connector died with it, and the
+    reattach hands the worker a new one, so the guest still reaches host listeners."""
+    pid = d.worker_pid(VM)
+    c.close()
+    d.kill9()
+    d.start()
+    c = d.client()
+    vm = wait_state(c, VM, RUNNING, timeout=60)
+    check("reattached to the same worker", vm["ProcessID"] == pid and d.worker_pid(VM) == pid, (vm, pid))
+    check("heartbeat OK after the reattach", wait_hb(c, 2, 180), heartbeat(c))
+    check("vmmsd reconnected the vsock connector", "vsock connector reconnected" in d.log(), d.log()[-2000:])
+    guest_to_host_6000(d, str(d.run / "vms" / VM / "vsock.sock"), 5002, "after a vmmsd restart")
+    return c
+
+
 def time_sync_checks(d, c):
     wrong = int(time.time()) - 3600
     p = d.virtctl("exec", VM, "--", "date", "-s", f"@{wrong}", timeout=60)
@@ -210,6 +281,7 @@ def main():
             return
         vsock_checks(d, c, echo_bin)
         time_sync_checks(d, c)
+        c = reattach_checks(d, c)
         check("VM still running", cs(c, VM)["EnabledState"] == RUNNING, cs(c, VM))
     except Exception as e:  # noqa: BLE001 - reported as a failure line
         check("no exception", False, repr(e))
