@@ -19,40 +19,20 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 os.environ["VMMS_BUILD"] = str(pathlib.Path(sys.argv[1]).resolve())
-from vmmsd_util import OFF, RUNNING, Vmmsd, build_dir, cs, define, request_state, wait_job, wait_state  # noqa: E402
+from vmmsd_util import OFF, RUNNING, Vmmsd, build_dir, cs, define, request_state, wait_job, wait_state, Report  # noqa: E402
+import vmmsd_util  # noqa: E402
 
 VM = "ga"
-failures = 0
-
-
-def say(msg):
-    print(f"GA-E2E: {msg}", flush=True)
-
-
-def check(name, ok, detail=""):
-    global failures
-    if ok:
-        say(f"PASS {name}")
-    else:
-        failures += 1
-        say(f"FAIL {name}: {detail}"[:3000])
+report = Report("GA-E2E")
+say, check = report.say, report.check
 
 
 def heartbeat(c):
-    r = c.result("ExecQuery", Query="SELECT * FROM Msvm_HeartbeatComponent")
-    r = [x for x in r if x["VMName"] == VM]
-    return r[0]["OperationalStatus"][0] if r else None
+    return vmmsd_util.heartbeat(c, VM)
 
 
 def wait_hb(c, want, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        if heartbeat(c) == want:
-            return True
-        if cs(c, VM)["EnabledState"] == OFF:
-            return False
-        time.sleep(0.5)
-    return False
+    return vmmsd_util.wait_heartbeat(c, VM, want, timeout, give_up_when_off=True)
 
 
 def agent_call(vsock_path, msg, timeout=60):
@@ -205,7 +185,7 @@ def main():
     except Exception as e:  # noqa: BLE001 - reported as a failure line
         check("no exception", False, repr(e))
     finally:
-        if failures:
+        if report.failures:
             say("vmmsd log tail:\n" + d.log()[-4000:])
             wl = d.run / "vms" / VM / "worker.log"
             if wl.exists():
@@ -223,4 +203,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    sys.exit(1 if failures else 0)
+    sys.exit(1 if report.failures else 0)

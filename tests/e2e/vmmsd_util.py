@@ -253,3 +253,39 @@ def proc_status(pid):
 def cpu_ticks(pid):
     f = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(f[11]) + int(f[12])
+
+
+class Report:
+    """PASS/FAIL lines of a script that runs where KVM is (inside tests/kvmhost/run); the
+    pytest side asserts on them. failures counts the FAIL lines."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.failures = 0
+
+    def say(self, msg):
+        print(f"{self.prefix}: {msg}", flush=True)
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.say(f"PASS {name}")
+        else:
+            self.failures += 1
+            self.say(f"FAIL {name}: {detail}"[:3000])
+
+
+def heartbeat(c, vm):
+    """The VM's Msvm_HeartbeatComponent OperationalStatus (2 OK, 12 No Contact, 13 Lost)."""
+    r = [x for x in c.result("ExecQuery", Query="SELECT * FROM Msvm_HeartbeatComponent") if x["VMName"] == vm]
+    return r[0]["OperationalStatus"][0] if r else None
+
+
+def wait_heartbeat(c, vm, want, timeout, give_up_when_off=False):
+    end = time.time() + timeout
+    while time.time() < end:
+        if heartbeat(c, vm) == want:
+            return True
+        if give_up_when_off and cs(c, vm)["EnabledState"] == OFF:
+            return False
+        time.sleep(0.5)
+    return False
